@@ -1,0 +1,93 @@
+"""hrlbc's simulated world: a PyBullet UR5 with a parallel-jaw gripper, tasks, cameras, scripted experts.
+
+Importing ``envs`` registers the gymnasium ids ``UR5-Pick-v0``, ``UR5-Bowl-v0`` and ``UR5-Stack-v0``.
+Options (``image_size``, ``camera``, ``n_views``, ``depth``, ``rgb``, ``mask``, ...) are
+``gymnasium.make`` keyword arguments; see :class:`envs.base.ManipulationEnv`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _import_pybullet_quietly() -> None:
+    """PyBullet's C module prints its build time on import; keep the command line clean."""
+    if "pybullet" in sys.modules:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            import pybullet  # noqa: F401
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+_import_pybullet_quietly()
+
+from dataclasses import dataclass
+from types import ModuleType
+
+import gymnasium as gym
+import numpy as np
+
+from envs.base import ManipulationEnv, TaskSpec
+from envs.skills import Context, Expert, Skill
+from envs.tasks import bowl, pick, stack
+
+
+@dataclass(frozen=True)
+class Task:
+    spec: TaskSpec
+    env_class: type[ManipulationEnv]
+    module: ModuleType
+
+
+TASKS: dict[str, Task] = {
+    m.SPEC.name: Task(m.SPEC, env, m)
+    for m, env in ((pick, pick.PickEnv), (bowl, bowl.BowlEnv), (stack, stack.StackEnv))
+}
+
+
+def get_task(name: str) -> Task:
+    """Look a task up by short name (``bowl``) or gymnasium id (``UR5-Bowl-v0``), case-insensitively."""
+    key = str(name).lower()
+    for task in TASKS.values():
+        if key in (task.spec.name, task.spec.env_id.lower()):
+            return task
+    valid = ", ".join(f"{t.spec.name} ({t.spec.env_id})" for t in TASKS.values())
+    raise ValueError(f"unknown task {name!r}; valid tasks: {valid}")
+
+
+def make_env(task: str, **kwargs) -> ManipulationEnv:
+    """Instantiate a task env directly (no gymnasium wrappers). ``kwargs`` are the env options."""
+    return get_task(task).env_class(**kwargs)
+
+
+def skill_context(env: ManipulationEnv) -> Context:
+    env = env.unwrapped
+    return Context(env.state_layout, env.spec_task.max_linear_speed, env.action_space.shape[0], env.dt)
+
+
+def make_skills(env: ManipulationEnv) -> list[Skill]:
+    """The task's scripted skills, indexed like ``spec.skills``."""
+    env = env.unwrapped
+    return get_task(env.spec_task.name).module.make_skills(skill_context(env))
+
+
+def make_expert(env: ManipulationEnv, noise: float = 0.0, rng: np.random.Generator | None = None) -> Expert:
+    """The full-task scripted expert: the task's skills in its expert order."""
+    return Expert(make_skills(env), env.unwrapped.spec_task.expert_order, noise, rng)
+
+
+for _task in TASKS.values():
+    if _task.spec.env_id not in gym.registry:
+        gym.register(_task.spec.env_id, entry_point=_task.env_class, disable_env_checker=False)
+
+__all__ = ["TASKS", "Task", "TaskSpec", "ManipulationEnv", "get_task", "make_env", "make_skills", "make_expert"]

@@ -1,0 +1,50 @@
+"""UR5-Bowl: put a cube (side 4-6.5 cm) into a bowl (13-17 cm wide, 6.5-8.4 cm tall)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.base import ManipulationEnv, TaskSpec
+from envs.scene import add_container, add_cube, random_color, sample_positions
+from envs.skills import Context, GoAbove, Grasp, Lift, PlaceOn, Skill
+
+SPEC = TaskSpec(
+    name="bowl",
+    env_id="UR5-Bowl-v0",
+    skills=("above_cube", "grasp_cube", "lift", "above_bowl_release"),
+    expert_order=(0, 1, 2, 3),
+    timescale=60,
+    max_episode_steps=600,
+    max_linear_speed=0.1,
+    description="put a cube into a bowl",
+)
+IN_BOWL_XY = 0.04  # m: cube centre within this xy distance of the bowl centre
+
+
+class BowlEnv(ManipulationEnv):
+    spec_task = SPEC
+    object_names = ("cube", "bowl")
+
+    def _build_objects(self, rng: np.random.Generator) -> None:
+        side = rng.uniform(0.04, 0.065)
+        radius, height = rng.uniform(0.065, 0.085), rng.uniform(0.065, 0.084)
+        cube_xy, bowl_xy = sample_positions(rng, [side * 0.71, radius])
+        c = self.client
+        self.objects.append(add_cube(c, side, cube_xy, rng.uniform(-0.17, 0.17), 0.2, random_color(rng)))
+        self.objects.append(add_container(c, bowl_xy, radius, height, 1.0, random_color(rng)))
+        self.object_sizes[:] = [(side,) * 3, (2 * radius, 2 * radius, height)]
+
+    def _success(self) -> bool:
+        (cube, _), (bowl, _) = self.object_pose(0), self.object_pose(1)
+        height = self.object_sizes[1, 2]
+        inside = np.linalg.norm(cube[:2] - bowl[:2]) < IN_BOWL_XY and cube[2] < bowl[2] + height / 2
+        return bool(inside and not self.robot.attached)
+
+
+def make_skills(ctx: Context) -> list[Skill]:
+    return [
+        GoAbove(ctx, "cube", "above_cube"),
+        Grasp(ctx, "cube", "grasp_cube"),
+        Lift(ctx),
+        PlaceOn(ctx, "cube", "bowl", "above_bowl_release", drop=0.03),
+    ]

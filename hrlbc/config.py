@@ -1,0 +1,105 @@
+"""Configuration: typed dataclass schemas + ``configs/*.yaml`` + ``key=value`` overrides (omegaconf).
+
+Resolution order (later wins): the command's schema defaults, ``configs/tasks/<task>.yaml`` (its
+section for the command), the ``preset`` files a schema names, then command-line ``key=value``.
+Unknown keys and ill-typed values are errors that name the key and list the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from demos.io import atomic_write_text
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Bad user input: an unknown key, a bad value, a missing file. Printed without a traceback."""
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; anything else is a ConfigError."""
+    out = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"arguments are key=value pairs, got {arg!r}")
+        out[key.strip()] = value
+    return out
+
+
+def field_help(schema: type) -> list[tuple[str, Any, str]]:
+    """(key, default, help) for every field of a dataclass schema, for ``--help``."""
+    rows = []
+    for f in dataclasses.fields(schema):
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "???")
+        )
+        rows.append((f.name, default, f.metadata.get("help", "")))
+    return rows
+
+
+def load_yaml(path: Path) -> DictConfig:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        return OmegaConf.load(path)
+    except Exception as exc:  # a YAML syntax error is the user's to fix: say where
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def task_section(task: str, section: str) -> DictConfig:
+    """The ``section`` of ``configs/tasks/<task>.yaml`` (empty when the file has none)."""
+    cfg = load_yaml(CONFIG_DIR / "tasks" / f"{task}.yaml")
+    return cfg.get(section) or OmegaConf.create({})
+
+
+def resolve(schema: type[T], args: list[str] | dict, section: str | None = None) -> T:
+    """Build a config object of type ``schema`` from defaults, the task file and overrides.
+
+    ``section`` names the command's section in the task file; the schema must then have a ``task``
+    field, whose value (default or override) picks the file.
+    """
+    overrides = parse_overrides(args) if isinstance(args, list) else dict(args)
+    base = OmegaConf.structured(schema)
+    valid = ", ".join(f.name for f in dataclasses.fields(schema))
+    try:
+        layers = []
+        if section is not None and "task" in base:
+            from envs import get_task  # the world knows the task names
+
+            task = get_task(overrides.get("task", base.task)).spec.name
+            overrides["task"] = task
+            layers.append(task_section(task, section))
+        layers.append(OmegaConf.from_dotlist([f"{k}={v}" for k, v in overrides.items()]))
+        merged = base
+        for layer in layers:
+            merged = OmegaConf.merge(merged, layer)
+        cfg = OmegaConf.to_object(merged)
+    except ConfigKeyError as exc:
+        raise ConfigError(f"unknown config key {exc.full_key or exc.key!r}; valid keys: {valid}") from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"bad value for {exc.full_key or exc.key!r}: {str(exc).splitlines()[0]}") from None
+    validate = getattr(cfg, "validate", None)
+    if validate is not None:
+        validate()
+    return cfg
+
+
+def save_config(cfg: Any, path: Path) -> None:
+    """Write a resolved config as YAML next to the artifact it produced (atomically)."""
+    atomic_write_text(Path(path), OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+
+
+def positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")

@@ -1,0 +1,46 @@
+"""The hrlbc command line: help, listing, rendering, and one-line errors for bad input."""
+
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import pytest
+
+from hrlbc.cli import main
+
+
+def test_envs_lists_tasks_and_skills(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for text in ("UR5-Pick-v0", "UR5-Bowl-v0", "UR5-Stack-v0", "above_bowl_release", "timescale 60"):
+        assert text in out
+
+
+def test_render_writes_a_png(tmp_path):
+    out = tmp_path / "bowl.png"
+    assert main(["render", "task=bowl", "seed=3", f"out={out}", "image_size=64"]) == 0
+    image = iio.imread(out)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 10
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["render", "task=fly"], "unknown task 'fly'; valid tasks: pick"),
+        (["render", "colour=red"], "unknown config key 'colour'; valid keys: task, seed"),
+        (["render", "seed=abc"], "bad value for 'seed'"),
+        (["render", "image_size=0"], "image_size must be a positive integer"),
+        (["render", "camera=fisheye"], "camera must be one of"),
+        (["render", "seed"], "key=value"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_subcommand_has_help():
+    for cmd in ("envs", "render"):
+        result = subprocess.run([sys.executable, "-m", "hrlbc.cli", cmd, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "usage: hrlbc" in result.stdout
