@@ -37,6 +37,7 @@ from types import ModuleType
 import gymnasium as gym
 import numpy as np
 
+from envs import skills as skills_module
 from envs.base import ManipulationEnv, TaskSpec
 from envs.skills import Context, Expert, Skill
 from envs.tasks import bowl, pick, stack
@@ -86,8 +87,27 @@ def make_expert(env: ManipulationEnv, noise: float = 0.0, rng: np.random.Generat
     return Expert(make_skills(env), env.unwrapped.spec_task.expert_order, noise, rng)
 
 
+def sample_skill_sequence(task: str, rng: np.random.Generator) -> list[int]:
+    """Skill ids for one skill-data collection episode; a task module may define its own sampler."""
+    t = get_task(task)
+    sampler = getattr(t.module, "sample_skill_sequence", None)
+    if sampler is not None:
+        return sampler(rng)
+    return skills_module.sample_skill_sequence(rng, len(t.spec.skills), t.spec.expert_order)
+
+
 for _task in TASKS.values():
     if _task.spec.env_id not in gym.registry:
         gym.register(_task.spec.env_id, entry_point=_task.env_class, disable_env_checker=False)
 
-__all__ = ["TASKS", "Task", "TaskSpec", "ManipulationEnv", "get_task", "make_env", "make_skills", "make_expert"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "TaskSpec",
+    "ManipulationEnv",
+    "get_task",
+    "make_env",
+    "make_skills",
+    "make_expert",
+    "sample_skill_sequence",
+]

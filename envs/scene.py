@@ -15,7 +15,7 @@ TABLE_CENTER = (0.4, 0.0, -0.025)
 TABLE_X = (TABLE_CENTER[0] - TABLE_HALF_EXTENTS[0], TABLE_CENTER[0] + TABLE_HALF_EXTENTS[0])
 TABLE_Y = TABLE_HALF_EXTENTS[1]  # the table spans |y| < TABLE_Y
 # Where task objects are placed (xy, m): inside the arm's comfortable reach, in view of the camera.
-PLACEMENT_LOW, PLACEMENT_HIGH = np.array([0.38, -0.2]), np.array([0.65, 0.2])
+PLACEMENT_LOW, PLACEMENT_HIGH = np.array([0.36, -0.22]), np.array([0.68, 0.22])
 
 
 def add_table(client: int) -> int:
@@ -88,18 +88,28 @@ def add_container(
     return body
 
 
-def sample_positions(rng: np.random.Generator, radii, margin: float = 0.03, tries: int = 1000) -> np.ndarray:
-    """Sample (n, 2) xy positions (m) whose discs of the given ``radii`` do not overlap (+ ``margin``)."""
-    positions: list[np.ndarray] = []
-    for r in radii:
-        for _ in range(tries):
-            xy = rng.uniform(PLACEMENT_LOW + r, PLACEMENT_HIGH - r)
-            if all(np.linalg.norm(xy - p) > r + rr + margin for p, rr in zip(positions, radii)):
-                positions.append(xy)
+def sample_positions(rng: np.random.Generator, radii, margin: float = 0.03, tries: int = 200) -> np.ndarray:
+    """Sample (n, 2) xy positions (m) whose discs of the given ``radii`` do not overlap (+ ``margin``).
+
+    Objects are placed largest first, and a placement that paints itself into a corner starts over.
+    """
+    radii = np.asarray(radii, dtype=np.float64)
+    order = np.argsort(-radii, kind="stable")
+    for _ in range(tries):
+        placed: list[tuple[np.ndarray, float]] = []
+        for r in radii[order]:
+            for _ in range(50):
+                xy = rng.uniform(PLACEMENT_LOW + r, PLACEMENT_HIGH - r)
+                if all(np.linalg.norm(xy - p) > r + rr + margin for p, rr in placed):
+                    placed.append((xy, r))
+                    break
+            else:
                 break
-        else:
-            raise RuntimeError(f"could not place {len(radii)} objects without overlap")
-    return np.stack(positions)
+        if len(placed) == len(radii):
+            out = np.empty((len(radii), 2))
+            out[order] = [p for p, _ in placed]
+            return out
+    raise RuntimeError(f"could not place objects of radii {radii.tolist()} without overlap")
 
 
 def random_color(rng: np.random.Generator) -> tuple[float, float, float, float]:

@@ -20,6 +20,7 @@ GRASP_MIN_Z = 0.025  # lowest tcp height for grasping: the fingertips just clear
 REACHED = 0.008  # position tolerance (m)
 GAIN = 4.0  # 1/s: proportional gain of the position loop
 ACCEL = 0.6  # m/s^2: acceleration limit (0.06 m/s change per 10 Hz step)
+RELEASE_XY = 0.01  # m: how close to the target the held object must be before the gripper opens
 
 
 @dataclass
@@ -168,7 +169,7 @@ class PlaceOn(Skill):
         obj_goal = np.array([tpos[0], tpos[1], tpos[2] + tsize[2] / 2 + hsize[2] / 2 + self.drop])
         goal = obj_goal + offset
         goal = travel_target(tcp, goal, tolerance=0.01)
-        if np.linalg.norm(obj[:2] - obj_goal[:2]) < 0.006 and abs(obj[2] - obj_goal[2]) < 0.01:
+        if np.linalg.norm(obj[:2] - obj_goal[:2]) < RELEASE_XY and abs(obj[2] - obj_goal[2]) < 0.015:
             return goal, OPEN, False
         return goal, CLOSE, False
 
@@ -209,3 +210,13 @@ def add_noise(action: np.ndarray, sigma: float, max_speed: float, rng: np.random
 
 
 SkillFactory = Callable[[Context], list[Skill]]
+
+
+def sample_skill_sequence(rng: np.random.Generator, n_skills: int, expert_order: tuple[int, ...]) -> list[int]:
+    """A skill-data episode as in RLBC: 0-2 random skills (out of order on purpose), then the expert order.
+
+    The random prefix leaves the scene in states a master may leave it in (gripper over the wrong
+    object, lifted with nothing held, ...), so the skills learn to work from there too.
+    """
+    prefix = rng.integers(0, n_skills, size=int(rng.integers(0, 3))).tolist()
+    return prefix + list(expert_order)

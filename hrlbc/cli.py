@@ -3,6 +3,8 @@
     hrlbc envs
     hrlbc render task=bowl seed=3 out=bowl.png
     hrlbc collect task=bowl episodes=250 workers=2 out=data/bowl
+    hrlbc demos info data/bowl
+    hrlbc demos video data/bowl episode=3 out=ep3.mp4
 
 Bad input (unknown task, key or value, missing or incompatible files) prints one line naming the
 problem and exits with status 2; no traceback.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hrlbc.config import ConfigError, field_help, resolve
 
@@ -24,6 +26,7 @@ class Command:
     schema: type | None  # config dataclass, or None for commands without arguments
     run: Callable
     section: str | None = None  # section of configs/tasks/<task>.yaml merged under the overrides
+    positional: tuple[str, ...] = ()  # keys that leading words without '=' fill, in order
 
 
 def _envs(_cfg) -> None:
@@ -38,12 +41,60 @@ def _render(cfg) -> None:
     print(f"wrote {render_scene(cfg)}")
 
 
+def _collect(cfg) -> None:
+    from demos.collect import collect
+
+    out = collect(cfg)
+    from demos import open_dataset
+    from demos.info import summary
+
+    print(summary(open_dataset(out)))
+
+
+@dataclass
+class DemosConfig:
+    action: str = field(default="info", metadata={"help": "info or video (also the first positional word)"})
+    path: str = field(default="???", metadata={"help": "dataset directory (also the second positional word)"})
+    episode: int = field(default=0, metadata={"help": "video: episode index"})
+    view: int = field(default=0, metadata={"help": "video: camera view"})
+    out: str = field(default="episode.mp4", metadata={"help": "video: output .mp4 or .gif"})
+
+
+def _demos(cfg: DemosConfig) -> None:
+    from demos import open_dataset
+    from demos.info import summary
+    from demos.video import episode_video
+
+    if cfg.path == "???":
+        raise ConfigError("give the dataset path: hrlbc demos info PATH")
+    ds = open_dataset(cfg.path)
+    if cfg.action == "info":
+        print(summary(ds))
+    elif cfg.action == "video":
+        print(f"wrote {episode_video(ds, cfg.episode, cfg.out, cfg.view)}")
+    else:
+        raise ConfigError(f"unknown demos action {cfg.action!r}; valid: info, video")
+
+
 def _commands() -> dict[str, Command]:
+    from demos.collect import CollectConfig
     from hrlbc.render import RenderConfig
 
     return {
         "envs": Command("list the tasks, their skills, timescales and episode limits", None, _envs),
         "render": Command("save a picture of a task scene: RGB, depth and segmentation", RenderConfig, _render),
+        "collect": Command(
+            "record scripted demonstrations into a zarr store (parallel, resumable)",
+            CollectConfig,
+            _collect,
+            section="collect",
+        ),
+        "demos": Command(
+            "inspect a dataset: 'demos info PATH', 'demos video PATH episode=3 out=ep3.mp4'",
+            DemosConfig,
+            _demos,
+            positional=("action", "path"),
+        ),
     }
 
 
@@ -72,6 +123,16 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
     return parser
 
 
+def _positional(args: list[str], keys: tuple[str, ...]) -> list[str]:
+    """``["info", "data/x", "a=1"]`` -> ``["action=info", "path=data/x", "a=1"]`` for ``keys=(action, path)``."""
+    out, free = [], list(keys)
+    for arg in args:
+        if "=" not in arg and free:
+            arg = f"{free.pop(0)}={arg}"
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = _commands()
     parser = build_parser(commands)
@@ -86,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"'hrlbc {args.command}' takes no arguments")
             cfg = None
         else:
-            cfg = resolve(cmd.schema, args.overrides, section=cmd.section)
+            cfg = resolve(cmd.schema, _positional(args.overrides, cmd.positional), section=cmd.section)
         cmd.run(cfg)
-    except (ConfigError, ValueError, FileNotFoundError, FileExistsError, PermissionError, OSError) as exc:
+    except (ValueError, OSError, IndexError) as exc:  # bad input: ConfigError, DatasetError are ValueErrors
         print(f"hrlbc {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

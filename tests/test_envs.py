@@ -137,8 +137,12 @@ def test_unknown_task_lists_valid_ones():
 
 @pytest.mark.parametrize(
     "kwargs, option",
-    [({"image_size": 0}, "image_size"), ({"image_size": -5}, "image_size"), ({"camera": "fisheye"}, "camera"),
-     ({"n_views": 0}, "n_views")],
+    [
+        ({"image_size": 0}, "image_size"),
+        ({"image_size": -5}, "image_size"),
+        ({"camera": "fisheye"}, "camera"),
+        ({"n_views": 0}, "n_views"),
+    ],
 )
 def test_invalid_options_name_the_option(kwargs, option):
     with pytest.raises(ValueError, match=option):

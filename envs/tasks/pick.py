@@ -14,7 +14,7 @@ SPEC = TaskSpec(
     env_id="UR5-Pick-v0",
     skills=("above_cube", "grasp_cube", "lift"),
     expert_order=(0, 1, 2),
-    timescale=30,
+    timescale=50,  # expert skill durations (60 seeds): above_cube median 37, max 70; grasp <= 16; lift <= 10
     max_episode_steps=200,
     max_linear_speed=0.075,
     description="lift a cube (side 3-8 cm) 8 cm above the table",
