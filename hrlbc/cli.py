@@ -76,9 +76,23 @@ def _demos(cfg: DemosConfig) -> None:
         raise ConfigError(f"unknown demos action {cfg.action!r}; valid: info, video")
 
 
+def _train_skills(cfg) -> None:
+    from hrlbc.skills.train import train_skills
+
+    print(f"best checkpoint: {train_skills(cfg)}")
+
+
+def _augment_preview(cfg) -> None:
+    from hrlbc.skills.preview import augment_preview
+
+    print(f"wrote {augment_preview(cfg)}")
+
+
 def _commands() -> dict[str, Command]:
     from demos.collect import CollectConfig
     from hrlbc.render import RenderConfig
+    from hrlbc.skills.preview import PreviewConfig
+    from hrlbc.skills.train import TrainSkillsConfig
 
     return {
         "envs": Command("list the tasks, their skills, timescales and episode limits", None, _envs),
@@ -94,6 +108,15 @@ def _commands() -> dict[str, Command]:
             DemosConfig,
             _demos,
             positional=("action", "path"),
+        ),
+        "train-skills": Command(
+            "behavior-clone the task's skills from a dataset (ResNet + FiLM)",
+            TrainSkillsConfig,
+            _train_skills,
+            section="train_skills",
+        ),
+        "augment-preview": Command(
+            "grid of original vs augmented depth frames from a dataset", PreviewConfig, _augment_preview
         ),
     }
 
@@ -149,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cfg = resolve(cmd.schema, _positional(args.overrides, cmd.positional), section=cmd.section)
         cmd.run(cfg)
-    except (ValueError, OSError, IndexError) as exc:  # bad input: ConfigError, DatasetError are ValueErrors
+    except (
+        ValueError,
+        OSError,
+        IndexError,
+        RuntimeError,
+    ) as exc:  # bad input: ConfigError, DatasetError are ValueErrors
         print(f"hrlbc {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

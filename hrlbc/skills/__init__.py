@@ -1,0 +1,1 @@
+"""Behavior-cloned skills: model, augmentation, data, training, policy."""

@@ -1,0 +1,142 @@
+"""Depth-image augmentation with albumentations, after the sim2real study of Pashevich et al. (IROS 2019).
+
+A sample is K stacked depth frames (K, H, W) float32 in [0, 1] (1 = far) plus their semantic masks
+(K, H, W) uint8. The whole stack goes through albumentations' ``images`` target, so every frame gets
+the same draw of every transform (same crop, same rotation, same noise pattern): the frames stay a
+consistent short video. Two transforms that need the segmentation mask have no albumentations
+equivalent and are written here: :class:`RemoveTable` and :class:`EdgeNoise`.
+
+Presets live in ``configs/augment/<name>.yaml``: a list of ``{name: <transform>, p: .., <kwargs>}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+from omegaconf import OmegaConf
+
+from hrlbc.config import CONFIG_DIR, ConfigError
+
+FAR = 1.0
+TABLE, BACKGROUND = 1, 0
+
+
+class RemoveTable(A.DualTransform):
+    """Set the table's pixels (mask class 1) to far, as if the sensor saw no table. Needs ``mask``."""
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        return {"masks_hwk": data["mask"]}
+
+    def apply(self, img: np.ndarray, masks_hwk: np.ndarray, **params) -> np.ndarray:
+        return _per_frame(img, masks_hwk, lambda frame, mask: np.where(mask == TABLE, FAR, frame))
+
+    def apply_to_images(self, images: np.ndarray, masks_hwk: np.ndarray, **params) -> np.ndarray:
+        return self.apply(images, masks_hwk)
+
+    def apply_to_mask(self, mask: np.ndarray, **params) -> np.ndarray:
+        return mask
+
+
+class EdgeNoise(A.DualTransform):
+    """Sensor drop-outs along object boundaries: ``n`` small far-valued rectangles on mask edges.
+
+    Real depth sensors lose pixels where depth jumps; the mask's class boundaries are those places.
+    """
+
+    def __init__(self, n_range: tuple[int, int] = (5, 20), size_range: tuple[int, int] = (2, 4), p: float = 0.5):
+        super().__init__(p=p)
+        self.n_range, self.size_range = tuple(n_range), tuple(size_range)
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        mask = data["mask"][..., -1] if data["mask"].ndim == 3 else data["mask"]  # edges of the newest frame
+        edge = np.zeros(mask.shape, bool)
+        edge[:-1] |= mask[:-1] != mask[1:]
+        edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
+        ys, xs = np.nonzero(edge)
+        rng = self.random_generator
+        n = min(len(ys), int(rng.integers(self.n_range[0], self.n_range[1] + 1)))
+        pick = rng.choice(len(ys), size=n, replace=False) if n else np.array([], int)
+        sizes = rng.integers(self.size_range[0], self.size_range[1] + 1, size=(n, 2))
+        return {"boxes": [(ys[i], xs[i], h, w) for i, (h, w) in zip(pick, sizes)]}
+
+    def apply(self, img: np.ndarray, boxes: list, **params) -> np.ndarray:
+        out = img.copy()
+        for y, x, h, w in boxes:
+            out[..., y - h // 2 : y - h // 2 + h, x - w // 2 : x - w // 2 + w, :] = FAR
+        return out
+
+    def apply_to_images(self, images: np.ndarray, boxes: list, **params) -> np.ndarray:
+        return self.apply(images, boxes)
+
+    def apply_to_mask(self, mask: np.ndarray, **params) -> np.ndarray:
+        return mask
+
+
+def _per_frame(img: np.ndarray, masks_hwk: np.ndarray, fn) -> np.ndarray:
+    """Apply ``fn(frame (H, W, 1), mask (H, W, 1))`` to each frame of (K, H, W, 1) or one (H, W, 1)."""
+    if img.ndim == 3:
+        return fn(img, masks_hwk[..., -1:])
+    return np.stack([fn(img[k], masks_hwk[..., k : k + 1]) for k in range(img.shape[0])])
+
+
+CUSTOM = {"RemoveTable": RemoveTable, "EdgeNoise": EdgeNoise}
+
+
+def _transform(spec: dict[str, Any], size: int) -> A.BasicTransform:
+    spec = dict(spec)
+    name = spec.pop("name")
+    if name == "RandomResizedCrop":
+        spec["size"] = (size, size)
+    cls = CUSTOM.get(name) or getattr(A, name, None)
+    if cls is None:
+        raise ConfigError(f"unknown augmentation transform {name!r} (albumentations or {', '.join(CUSTOM)})")
+    for key, value in spec.items():
+        if isinstance(value, list):
+            spec[key] = tuple(value)
+    try:
+        return cls(**spec)
+    except TypeError as exc:
+        raise ConfigError(f"bad arguments for augmentation {name}: {exc}") from None
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / "augment").glob("*.yaml"))
+
+
+def load_preset(name: str) -> list[dict[str, Any]]:
+    """The transform list of ``configs/augment/<name>.yaml`` (or a path to such a file)."""
+    path = Path(name) if name.endswith(".yaml") else CONFIG_DIR / "augment" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown augmentation preset {name!r}; valid: {', '.join(preset_names())}")
+    return OmegaConf.to_container(OmegaConf.load(path))["transforms"] or []
+
+
+class DepthAugment:
+    """Callable ``(depth (K, H, W) float32, mask (K, H, W) uint8 | None) -> (K, H, W) float32 in [0, 1]``."""
+
+    def __init__(self, preset: str, size: int, seed: int | None = None) -> None:
+        self.name = preset
+        specs = load_preset(preset)
+        self.needs_mask = any(s["name"] in CUSTOM for s in specs)
+        self.compose = A.Compose([_transform(s, size) for s in specs], seed=seed) if specs else None
+
+    def __call__(self, depth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        if self.compose is None:
+            return depth
+        data: dict[str, Any] = {"images": depth[..., None]}
+        if self.needs_mask:
+            if mask is None:
+                raise ConfigError(
+                    f"augmentation preset {self.name!r} needs the segmentation mask: collect with mask=true"
+                )
+            data["mask"] = np.moveaxis(mask, 0, -1)
+        out = self.compose(**data)["images"][..., 0]
+        return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def set_seed(self, seed: int) -> None:
+        """Re-seed (per DataLoader worker, so workers draw different augmentations)."""
+        if self.compose is not None:
+            self.compose.set_random_seed(seed)

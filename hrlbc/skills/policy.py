@@ -1,0 +1,87 @@
+"""A learned skill policy: load a checkpoint in one call, then ``reset()`` and ``act(obs, skill)``."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrlbc.config import ConfigError
+from hrlbc.skills.model import SkillNet
+
+CHECKPOINT_FORMAT = "hrlbc-skills"
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a skills checkpoint; a missing file or another kind of file is a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"skills checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated file, not a torch file, ...
+        raise ConfigError(f"cannot read skills checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not an hrlbc skills checkpoint (made by 'hrlbc train-skills')")
+    return ckpt
+
+
+def build_model(ckpt: dict[str, Any]) -> SkillNet:
+    model = SkillNet(**ckpt["model"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+class SkillPolicy:
+    """Runs a trained :class:`SkillNet` closed-loop on an env's observations.
+
+    ``act(obs, skill)`` takes the env observation dict (uses ``obs["depth"]`` (H, W), or view 0 of
+    (V, H, W)) and a skill id, keeps the last K frames itself, and returns the env action (A,) float32:
+    de-normalised velocities of the first action offset and the gripper command (+1 open, -1 close).
+    """
+
+    def __init__(self, ckpt: dict[str, Any], device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.ckpt = ckpt
+        self.model = build_model(ckpt).to(self.device).eval()
+        self.task, self.skills, self.flat = ckpt["task"], list(ckpt["skills"]), bool(ckpt["flat"])
+        self.frames, self.stride, self.image_size = ckpt["frames"], ckpt["frame_stride"], ckpt["image_size"]
+        self.vel_mean = np.asarray(ckpt["vel_mean"], np.float32)
+        self.vel_std = np.asarray(ckpt["vel_std"], np.float32)
+        self.action_dim = ckpt["action_dim"]
+        self.history: deque[np.ndarray] = deque(maxlen=(self.frames - 1) * self.stride + 1)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SkillPolicy:
+        return cls(load_checkpoint(path, device), device)
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def stacked(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Push the newest frame and return the (K, H, W) stack (the first frame repeats at the start)."""
+        depth = obs["depth"]
+        frame = depth if depth.ndim == 2 else depth[0]
+        if frame.shape[-1] != self.image_size:
+            raise ConfigError(
+                f"the skills were trained on {self.image_size}px depth, the env renders {frame.shape[-1]}px"
+            )
+        if not self.history:
+            self.history.extend([frame] * self.history.maxlen)
+        else:
+            self.history.append(frame)
+        return np.stack([self.history[i] for i in range(len(self.history) - 1, -1, -self.stride)][::-1])
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], skill: int = 0) -> np.ndarray:
+        stack = torch.from_numpy(self.stacked(obs))[None].to(self.device)
+        skill_t = torch.tensor([skill], device=self.device)
+        vel, grip = self.model(stack, None if self.flat else skill_t)
+        v = vel[0, 0].float().cpu().numpy() * self.vel_std + self.vel_mean
+        action = np.zeros(self.action_dim, np.float32)
+        action[: len(v)] = v
+        action[-1] = 1.0 if int(grip[0, 0].argmax()) == 1 else -1.0
+        return action

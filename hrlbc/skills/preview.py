@@ -1,0 +1,59 @@
+"""``hrlbc augment-preview``: original vs augmented frames, to see what a preset does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from demos import open_dataset
+from demos.io import atomic_write
+from hrlbc.config import ConfigError
+from hrlbc.skills.augment import DepthAugment
+
+
+@dataclass
+class PreviewConfig:
+    data: str = field(default="???", metadata={"help": "dataset directory"})
+    augment: str = field(default="sim2real", metadata={"help": "preset: none, light, sim2real"})
+    out: str = field(default="augment.png", metadata={"help": "output PNG"})
+    rows: int = field(default=4, metadata={"help": "frames shown (one row each)"})
+    samples: int = field(default=6, metadata={"help": "augmented samples per frame"})
+    seed: int = field(default=0, metadata={"help": "seed"})
+
+
+def augment_preview(cfg: PreviewConfig) -> Path:
+    """One row per random frame: the original, then ``samples`` augmentations of it (newest frame of K=3)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if cfg.data == "???":
+        raise ConfigError("give the dataset: data=PATH")
+    ds = open_dataset(cfg.data)
+    size = int(ds.arrays["depth"].shape[-1])
+    aug = DepthAugment(cfg.augment, size, seed=cfg.seed)
+    if aug.needs_mask and "mask" not in ds.arrays:
+        raise ConfigError(f"preset {cfg.augment} needs masks; {cfg.data} has none")
+    rng = np.random.default_rng(cfg.seed)
+    fig, axes = plt.subplots(
+        cfg.rows, cfg.samples + 1, figsize=(1.6 * (cfg.samples + 1), 1.7 * cfg.rows), squeeze=False
+    )
+    for r, t in enumerate(rng.integers(2, ds.num_frames, size=cfg.rows)):
+        frames = ds.frame(int(t))  # the newest frame; stack it with its two predecessors
+        idx = [int(t) - 2, int(t) - 1, int(t)]
+        depth = np.stack([ds.frame(i, keys=("depth",))["depth"][0] for i in idx])
+        mask = np.stack([np.asarray(ds.arrays["mask"][i][0]) for i in idx]) if "mask" in ds.arrays else None
+        images = [frames["depth"][0]] + [aug(depth, mask)[-1] for _ in range(cfg.samples)]
+        for c, img in enumerate(images):
+            axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=1)
+            axes[r, c].axis("off")
+            if r == 0:
+                axes[r, c].set_title("original" if c == 0 else f"{cfg.augment} #{c}", fontsize=8)
+    fig.tight_layout()
+    out = Path(cfg.out)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+    return out

@@ -1,0 +1,393 @@
+"""``hrlbc train-skills``: behavior cloning of every skill of a task from a demonstration store.
+
+Reads top to bottom: config -> data (split by episode) -> model -> loop (train, validate per skill,
+closed-loop success on held-out seeds, checkpoints) -> curves. Loss: MSE on normalised velocities
+at every action offset + ``gripper_weight`` x cross-entropy on the gripper class.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import envs
+from demos import open_dataset
+from demos.collect import VALIDATION_SEED_START
+from demos.io import atomic_write
+from hrlbc.config import ConfigError, save_config
+from hrlbc.skills.augment import DepthAugment, load_preset
+from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
+from hrlbc.skills.model import WIDTHS, SkillNet
+from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint
+from hrlbc.skills.rollout import run_skill_sequence
+
+
+@dataclass
+class TrainSkillsConfig:
+    task: str = field(default="pick", metadata={"help": "task of the dataset (pick, bowl, stack)"})
+    data: str = field(default="data/${task}", metadata={"help": "demonstration store (hrlbc collect)"})
+    out: str = field(default="runs/${task}_skills", metadata={"help": "output directory for checkpoints, logs"})
+    epochs: int = field(default=20, metadata={"help": "training epochs"})
+    batch_size: int = field(default=64, metadata={"help": "batch size"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    width: str = field(default="narrow", metadata={"help": "ResNet-18 widths: narrow (32-256) or full (64-512)"})
+    frames: int = field(default=3, metadata={"help": "stacked depth frames K"})
+    frame_stride: int = field(default=1, metadata={"help": "steps between stacked frames"})
+    action_offsets: list[int] = field(
+        default_factory=lambda: [1, 10, 20, 30], metadata={"help": "predicted actions (1 = now)"}
+    )
+    gripper_lookahead: int = field(default=5, metadata={"help": "gripper label looks this many steps ahead"})
+    gripper_weight: float = field(default=0.1, metadata={"help": "lambda: weight of the gripper cross-entropy"})
+    image_size: int = field(default=0, metadata={"help": "expected depth resolution (0 = the dataset's)"})
+    augment: str = field(default="light", metadata={"help": "augmentation preset: none, light, sim2real"})
+    flat: bool = field(default=False, metadata={"help": "flat BC: no skill input (one policy for the whole task)"})
+    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
+    checkpoint_every: int = field(default=5, metadata={"help": "keep epoch_N.pt every N epochs (0 = never)"})
+    eval_every: int = field(default=1, metadata={"help": "closed-loop success every N epochs (0 = off)"})
+    eval_episodes: int = field(default=10, metadata={"help": "held-out seeds per closed-loop evaluation"})
+    max_batches: int = field(default=0, metadata={"help": "cap on batches per epoch (0 = all; for smoke tests)"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda if present), cpu or cuda"})
+    num_workers: int = field(default=1, metadata={"help": "DataLoader worker processes"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = all cores)"})
+    cache_gb: float = field(default=4.0, metadata={"help": "load frames into RAM when they fit in this many GiB"})
+    seed: int = field(default=0, metadata={"help": "seed (split, init, sampling, augmentation)"})
+    resume: bool = field(default=False, metadata={"help": "continue from out/last.pt"})
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "frames", "frame_stride", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.width not in WIDTHS:
+            raise ConfigError(f"width must be one of {list(WIDTHS)}, got {self.width!r}")
+        if not self.action_offsets or min(self.action_offsets) < 1:
+            raise ConfigError(f"action_offsets must be >= 1, got {self.action_offsets}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        load_preset(self.augment)  # unknown preset -> ConfigError now, not after loading data
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a NaN loss); the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def check_dataset(cfg: TrainSkillsConfig, ds) -> None:
+    """Refuse, before training, a dataset of another task or one the config cannot use."""
+    meta = ds.metadata
+    if meta.get("task") != cfg.task:
+        raise ConfigError(f"dataset {cfg.data} holds task {meta.get('task')!r}, not {cfg.task!r}")
+    spec = envs.get_task(cfg.task).spec
+    if list(meta.get("skills", [])) != list(spec.skills):
+        raise ConfigError(f"dataset {cfg.data} has skills {meta.get('skills')}, the task now has {list(spec.skills)}")
+    if ds.num_episodes < 2:
+        raise ConfigError(f"dataset {cfg.data} has {ds.num_episodes} episode(s); need >= 2 (train + validation)")
+    size = int(ds.arrays["depth"].shape[-1])
+    if cfg.image_size and cfg.image_size != size:
+        raise ConfigError(f"dataset {cfg.data} has {size}px depth, the config asks for image_size={cfg.image_size}")
+    if DepthAugment(cfg.augment, 1).needs_mask and "mask" not in ds.arrays:
+        raise ConfigError(f"augment={cfg.augment} needs masks, but {cfg.data} was collected with mask=false")
+
+
+def split_episodes(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) episode ids, split by episode so no frame of a validation episode is trained on."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(math.ceil(fraction * n))) if fraction > 0 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def frames_of(ds, episodes: np.ndarray) -> np.ndarray:
+    parts = [np.arange(*ds.episode_range(int(e))) for e in episodes]
+    return np.concatenate(parts) if parts else np.array([], np.int64)
+
+
+def bc_loss(model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: float, flat: bool):
+    """Return (total loss, per-sample loss (B,)) for a batch on the model's device."""
+    vel, logits = model(batch["depth"], None if flat else batch["skill"])
+    mse = ((vel.float() - batch["velocity"]) ** 2).mean(dim=(1, 2))
+    ce = nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["gripper"].flatten(), reduction="none")
+    per_sample = mse + gripper_weight * ce.view(len(mse), -1).mean(1)
+    return per_sample.mean(), per_sample
+
+
+def closed_loop_success(model, ckpt_meta, cfg, env, episodes: int) -> float:
+    """Learned skills in the expert order at the task timescale (flat: one policy for the whole episode)."""
+    policy = SkillPolicy({**ckpt_meta, "state_dict": model.state_dict()}, device=next(model.parameters()).device)
+    spec = env.spec_task
+    sequence, timescale = ([0], spec.max_episode_steps) if cfg.flat else (list(spec.expert_order), spec.timescale)
+    seeds = range(VALIDATION_SEED_START, VALIDATION_SEED_START + episodes)
+    results = [run_skill_sequence(env, policy.act, sequence, s, timescale, on_reset=policy.reset) for s in seeds]
+    model.train()
+    return float(np.mean([r["success"] for r in results]))
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
+    """Train; return the path of ``best.pt``. See the module docstring."""
+    # ---------------------------------------------------------------- setup
+    spec = envs.get_task(cfg.task).spec
+    cfg.task = spec.name
+    ds = open_dataset(cfg.data)
+    check_dataset(cfg, ds)
+    out = Path(cfg.out)
+    last_path = out / "last.pt"
+    if cfg.resume and not last_path.is_file():
+        raise ConfigError(f"resume=true but {last_path} does not exist")
+    if not cfg.resume and last_path.is_file():
+        raise ConfigError(f"{out} already holds a run; use resume=true to continue it or another out=")
+    device = resolve_device(cfg.device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+
+    # ----------------------------------------------------------------- data
+    image_size = int(ds.arrays["depth"].shape[-1])
+    n_views = int(ds.arrays["depth"].shape[1])
+    action_dim = int(ds.metadata["action_dim"])
+    vel_dim = action_dim - 1
+    train_eps, val_eps = split_episodes(ds.num_episodes, cfg.val_fraction, cfg.seed)
+    train_frames, val_frames = frames_of(ds, train_eps), frames_of(ds, val_eps)
+    targets = build_targets(ds, vel_dim, tuple(cfg.action_offsets), cfg.gripper_lookahead, stats_frames=train_frames)
+    augment = DepthAugment(cfg.augment, image_size, seed=cfg.seed)
+    keys = ("depth", "mask") if augment.needs_mask else ("depth",)
+    source = FrameSource(ds, keys, cfg.cache_gb * 2**30)
+    train_set = BCBatches(source, targets, cfg.frames, cfg.frame_stride, n_views, augment, cfg.seed)
+    val_set = BCBatches(source, targets, cfg.frames, cfg.frame_stride, n_views, None, cfg.seed)
+    sampler = BlockShuffleSampler(train_frames, cfg.batch_size, cfg.seed)
+    val_batches = [val_frames[i : i + 256] for i in range(0, len(val_frames), 256)]
+    if len(sampler) == 0:
+        raise ConfigError(f"{len(train_frames)} training frames make no batch of batch_size={cfg.batch_size}")
+
+    # ---------------------------------------------------------------- model
+    model_args = dict(
+        n_skills=len(spec.skills),
+        vel_dim=vel_dim,
+        n_offsets=len(cfg.action_offsets),
+        frames=cfg.frames,
+        width=cfg.width,
+        film=not cfg.flat,
+    )
+    model = SkillNet(**model_args).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "version": 1,
+        "task": spec.name,
+        "skills": list(spec.skills),
+        "flat": cfg.flat,
+        "model": model_args,
+        "frames": cfg.frames,
+        "frame_stride": cfg.frame_stride,
+        "image_size": image_size,
+        "action_dim": action_dim,
+        "offsets": list(cfg.action_offsets),
+        "vel_mean": targets.vel_mean.tolist(),
+        "vel_std": targets.vel_std.tolist(),
+        "config": asdict(cfg),
+        "dataset": {
+            "path": str(cfg.data),
+            "episodes": ds.num_episodes,
+            "frames": ds.num_frames,
+            "created": ds.metadata.get("created"),
+        },
+    }
+    history: dict[str, list] = {
+        "epoch": [],
+        "train_loss": [],
+        "val_loss": [],
+        "val_loss_per_skill": [],
+        "success": [],
+        "samples": [],
+        "wall_s": [],
+    }
+    start_epoch, best, samples_seen, wall = 0, {"success": -1.0, "val_loss": float("inf"), "epoch": -1}, 0, 0.0
+    if cfg.resume:
+        ckpt = load_checkpoint(last_path, device)
+        if ckpt["model"] != model_args or ckpt["task"] != spec.name:
+            raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+        samples_seen, wall = ckpt["samples_seen"], ckpt["wall_s"]
+        torch.set_rng_state(ckpt["torch_rng"])
+    env = envs.make_env(spec.name, image_size=image_size) if cfg.eval_every > 0 else None
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"))
+
+    # ----------------------------------------------------------------- loop
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        sampler.set_epoch(epoch)
+        train_set.rng = np.random.default_rng([cfg.seed, epoch, 1])
+        augment.set_seed(cfg.seed * 100003 + epoch)
+        loader = torch.utils.data.DataLoader(
+            train_set,
+            sampler=sampler,
+            batch_size=None,
+            num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda",
+            worker_init_fn=_worker_init(cfg.seed, epoch),
+            multiprocessing_context="fork" if cfg.num_workers > 0 else None,
+        )
+        n_batches = len(sampler) if cfg.max_batches <= 0 else min(len(sampler), cfg.max_batches)
+        bar = tqdm(
+            total=n_batches * cfg.batch_size,
+            unit="sa",
+            unit_scale=True,
+            disable=not progress,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            dynamic_ncols=True,
+        )
+        losses = []
+        for i, batch in enumerate(loader):
+            if i >= n_batches:
+                break
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, _ = bc_loss(model, batch, cfg.gripper_weight, cfg.flat)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise TrainingError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, batch {i}; "
+                    f"stopped, the last good checkpoint is kept in {out} (try a lower lr)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.item())
+            samples_seen += len(batch["skill"])
+            bar.update(len(batch["skill"]))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        bar.close()
+        del loader
+
+        # ---------------------------------------------------- validation
+        model.eval()
+        per_skill_sum, per_skill_n = np.zeros(len(spec.skills)), np.zeros(len(spec.skills))
+        with torch.no_grad():
+            for idx in val_batches:
+                batch = {k: v.to(device) for k, v in val_set[idx].items()}
+                _, per_sample = bc_loss(model, batch, cfg.gripper_weight, cfg.flat)
+                skills = batch["skill"].cpu().numpy()
+                np.add.at(per_skill_sum, skills, per_sample.float().cpu().numpy())
+                np.add.at(per_skill_n, skills, 1)
+        val_loss = float(per_skill_sum.sum() / max(per_skill_n.sum(), 1))
+        per_skill = (per_skill_sum / np.maximum(per_skill_n, 1)).tolist()
+        success = None
+        if env is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+            success = closed_loop_success(model, meta, cfg, env, cfg.eval_episodes)
+        wall += time.perf_counter() - t0
+        for key, value in (
+            ("epoch", epoch + 1),
+            ("train_loss", float(np.mean(losses))),
+            ("val_loss", val_loss),
+            ("val_loss_per_skill", per_skill),
+            ("success", success),
+            ("samples", samples_seen),
+            ("wall_s", wall),
+        ):
+            history[key].append(value)
+        tb.add_scalar("loss/train", history["train_loss"][-1], samples_seen)
+        tb.add_scalar("loss/val", val_loss, samples_seen)
+        for name, value in zip(spec.skills, per_skill):
+            tb.add_scalar(f"loss_val_skill/{name}", value, samples_seen)
+        if success is not None:
+            tb.add_scalar("success/closed_loop", success, samples_seen)
+        message = f"epoch {epoch + 1}: train {history['train_loss'][-1]:.4f} val {val_loss:.4f}"
+        message += "" if success is None else f" closed-loop success {success:.0%} ({cfg.eval_episodes} seeds)"
+        tqdm.write(message) if progress else None
+
+        # --------------------------------------------------- checkpoints
+        improved = (success is not None and (success, -val_loss) > (best["success"], -best["val_loss"])) or (
+            success is None and best["success"] < 0 and val_loss < best["val_loss"]
+        )
+        if improved:
+            best = {"success": -1.0 if success is None else success, "val_loss": val_loss, "epoch": epoch + 1}
+        payload = {
+            **meta,
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "history": history,
+            "best": best,
+            "samples_seen": samples_seen,
+            "wall_s": wall,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if improved:
+            save_checkpoint(out / "best.pt", payload)
+        if cfg.checkpoint_every > 0 and (epoch + 1) % cfg.checkpoint_every == 0:
+            save_checkpoint(out / f"epoch_{epoch + 1}.pt", payload)
+        save_checkpoint(last_path, payload)  # last: a crash before this line loses at most this epoch
+    tb.close()
+    if env is not None:
+        env.close()
+    plot_curves(history, out / "curves.png", f"{spec.env_id} skills ({cfg.width}, augment={cfg.augment})")
+    return out / "best.pt"
+
+
+def _worker_init(seed: int, epoch: int):
+    def init(worker_id: int) -> None:
+        info = torch.utils.data.get_worker_info()
+        info.dataset.rng = np.random.default_rng([seed, epoch, 2, worker_id])
+        if info.dataset.augment is not None:
+            info.dataset.augment.set_seed(seed * 100003 + epoch * 101 + worker_id + 1)
+
+    return init
+
+
+def plot_curves(history: dict[str, list], path: Path, title: str) -> None:
+    """Losses (train, validation) and closed-loop success per epoch, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = history["epoch"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.plot(epochs, history["train_loss"], "o-", label="train")
+    ax1.plot(epochs, history["val_loss"], "s-", label="validation")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    pts = [(e, s) for e, s in zip(epochs, history["success"]) if s is not None]
+    if pts:
+        ax2.plot(*zip(*pts), "o-", color="tab:green")
+    ax2.set_ylim(-0.05, 1.05)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("closed-loop success (held-out seeds)")
+    ax2.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)

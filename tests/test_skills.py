@@ -1,0 +1,189 @@
+"""Behavior-cloned skills: model, data targets, overfitting, tiny end-to-end training, bad input."""
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+import envs
+from demos import open_dataset
+from demos.collect import CollectConfig, collect
+from hrlbc.cli import main
+from hrlbc.config import ConfigError
+from hrlbc.skills import train as train_module
+from hrlbc.skills.data import BCBatches, FrameSource, build_targets
+from hrlbc.skills.model import SkillNet
+from hrlbc.skills.policy import SkillPolicy, load_checkpoint
+from hrlbc.skills.train import TrainingError, TrainSkillsConfig, bc_loss, train_skills
+
+
+@pytest.fixture(scope="module")
+def pick_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "pick"
+    collect(CollectConfig(task="pick", episodes=6, workers=1, image_size=32, out=str(path)), progress=False)
+    return path
+
+
+def tiny(data, out, **kw):
+    base = dict(
+        task="pick",
+        data=str(data),
+        out=str(out),
+        epochs=1,
+        batch_size=16,
+        eval_episodes=1,
+        num_workers=0,
+        augment="sim2real",
+        threads=2,
+    )
+    return TrainSkillsConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("width", ["narrow", "full"])
+def test_model_shapes_and_film(width):
+    net = SkillNet(n_skills=4, vel_dim=3, n_offsets=4, frames=3, width=width)
+    x = torch.rand(5, 3, 32, 32)
+    vel, logits = net(x, torch.tensor([0, 1, 2, 3, 0]))
+    assert vel.shape == (5, 4, 3) and logits.shape == (5, 4, 2)
+    torch.nn.init.normal_(net.film.weight)
+    net.eval()
+    a, _ = net(x[:1], torch.tensor([0]))
+    b, _ = net(x[:1], torch.tensor([1]))
+    assert not torch.allclose(a, b), "the skill id conditions the output"
+    flat = SkillNet(n_skills=4, vel_dim=3, n_offsets=4, film=False)
+    assert flat(x)[0].shape == (5, 4, 3)
+
+
+def test_targets_respect_offsets_segments_and_lookahead(pick_data):
+    ds = open_dataset(pick_data)
+    t = build_targets(ds, 3, (1, 10), lookahead=5)
+    actions = np.asarray(ds.arrays["expert_action"][:])
+    skill = np.asarray(ds.arrays["skill"][:])
+    vel = t.velocity * t.vel_std + t.vel_mean
+    assert np.allclose(vel[:, 0], actions[:, :3], atol=1e-5), "offset 1 is the action executed now"
+    start, end = ds.episode_range(0)
+    for i in range(start, end):
+        j = i + 9
+        seg_end = i
+        while seg_end + 1 < end and skill[seg_end + 1] == skill[i]:
+            seg_end += 1
+        assert np.allclose(vel[i, 1], actions[min(j, seg_end), :3], atol=1e-5)
+        assert t.gripper[i, 0] == int(actions[min(i + 5, seg_end), 3] > 0)
+
+
+def test_overfits_a_handful_of_frames(pick_data):
+    torch.manual_seed(0)
+    ds = open_dataset(pick_data)
+    targets = build_targets(ds, 3, (1, 10, 20, 30), 5)
+    batches = BCBatches(FrameSource(ds, ("depth",), 1e9), targets, 3, 1, 1, None, 0)
+    idx = np.arange(5, 13)
+    batch = batches[idx]
+    net = SkillNet(n_skills=3, vel_dim=3, n_offsets=4)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    first = None
+    for _ in range(150):
+        loss, _ = bc_loss(net, batch, 0.1, flat=False)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        final, _ = bc_loss(net, batch, 0.1, flat=False)
+    assert final.item() < first / 10, (first, final.item())
+
+
+def test_streaming_source_equals_ram(pick_data):
+    ds = open_dataset(pick_data)
+    ram, stream = FrameSource(ds, ("depth",), 1e12), FrameSource(ds, ("depth",), 0, chunk_cache=2)
+    assert ram.in_ram and not stream.in_ram
+    idx = np.random.default_rng(0).integers(0, ds.num_frames, size=(50, 3))
+    assert np.array_equal(ram.get("depth", idx), stream.get("depth", idx))
+
+
+def test_tiny_training_checkpoints_resumes_exactly_and_acts(pick_data, tmp_path):
+    straight = train_skills(tiny(pick_data, tmp_path / "a", epochs=2), progress=False)
+    train_skills(tiny(pick_data, tmp_path / "b", epochs=1), progress=False)
+    resumed = train_skills(tiny(pick_data, tmp_path / "b", epochs=2, resume=True), progress=False)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert b["epoch"] == 1 and len(b["history"]["epoch"]) == 2
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    for name in ("best.pt", "last.pt", "config.yaml", "curves.png"):
+        assert (tmp_path / "b" / name).is_file(), name
+    assert list((tmp_path / "b" / "tb").iterdir()), "TensorBoard events written"
+    assert straight.is_file() and resumed.is_file()
+    policy = SkillPolicy.load(resumed)
+    env = envs.make_env("pick", image_size=32)
+    obs, _ = env.reset(seed=0)
+    policy.reset()
+    for skill in range(3):
+        action = policy.act(obs, skill)
+        assert action.shape == env.action_space.shape and action.dtype == np.float32
+        assert action[-1] in (-1.0, 1.0)
+        obs, *_ = env.step(action)
+    env.close()
+
+
+def test_workers_and_flat_mode(pick_data, tmp_path):
+    best = train_skills(tiny(pick_data, tmp_path / "flat", flat=True, num_workers=1, max_batches=3), progress=False)
+    policy = SkillPolicy.load(best)
+    assert policy.flat and policy.model.film is None
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(pick_data, tmp_path, monkeypatch):
+    train_skills(tiny(pick_data, tmp_path / "n", epochs=1), progress=False)
+    good = load_checkpoint(tmp_path / "n" / "last.pt")
+    real = train_module.bc_loss
+
+    def nan_loss(*args, **kwargs):
+        loss, per = real(*args, **kwargs)
+        return loss * float("nan"), per
+
+    monkeypatch.setattr(train_module, "bc_loss", nan_loss)
+    with pytest.raises(TrainingError, match="non-finite loss.*last good checkpoint is kept"):
+        train_skills(tiny(pick_data, tmp_path / "n", epochs=3, resume=True), progress=False)
+    kept = load_checkpoint(tmp_path / "n" / "last.pt")
+    assert kept["epoch"] == good["epoch"] == 0
+    for k in good["state_dict"]:
+        assert torch.equal(good["state_dict"][k], kept["state_dict"][k])
+
+
+def test_bad_inputs_fail_before_training(pick_data, tmp_path):
+    with pytest.raises(ValueError, match="no dataset|not an hrlbc dataset"):  # a DatasetError
+        train_skills(tiny(tmp_path / "missing", tmp_path / "o1"))
+    with pytest.raises(ConfigError, match="holds task 'pick', not 'bowl'"):
+        train_skills(tiny(pick_data, tmp_path / "o2", task="bowl"))
+    with pytest.raises(ConfigError, match="32px depth.*image_size=64"):
+        train_skills(tiny(pick_data, tmp_path / "o3", image_size=64))
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(pick_data, copy)
+    root = zarr.open_group(str(copy), mode="r+")
+    meta = dict(root.attrs["hrlbc"])
+    meta["skills"] = meta["skills"][:2]
+    root.attrs["hrlbc"] = meta
+    with pytest.raises(ConfigError, match="has skills"):
+        train_skills(tiny(copy, tmp_path / "o4"))
+    train_skills(tiny(pick_data, tmp_path / "o5", max_batches=1, eval_every=0), progress=False)
+    with pytest.raises(ConfigError, match="already holds a run; use resume=true"):
+        train_skills(tiny(pick_data, tmp_path / "o5"))
+    with pytest.raises(ConfigError, match="resume=true but"):
+        train_skills(tiny(pick_data, tmp_path / "o6", resume=True))
+
+
+def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
+    for args, msg in [
+        (["train-skills", f"data={tmp_path / 'none'}"], "no dataset"),
+        (["train-skills", "task=bowl", f"data={pick_data}"], "holds task 'pick'"),
+        (["train-skills", "augment=heavy"], "unknown augmentation preset"),
+        (["train-skills", "epochs=0"], "epochs must be >= 1"),
+        (["train-skills", "widht=full"], "unknown config key 'widht'"),
+    ]:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, (args, err)
+    out = tmp_path / "aug.png"
+    assert main(["augment-preview", f"data={pick_data}", f"out={out}", "rows=2", "samples=3"]) == 0
+    assert out.stat().st_size > 1000
