@@ -88,8 +88,15 @@ def _augment_preview(cfg) -> None:
     print(f"wrote {augment_preview(cfg)}")
 
 
+def _train_master(cfg) -> None:
+    from hrlbc.master.train import train_master
+
+    print(f"best master: {train_master(cfg)}")
+
+
 def _commands() -> dict[str, Command]:
     from demos.collect import CollectConfig
+    from hrlbc.master.train import TrainMasterConfig
     from hrlbc.render import RenderConfig
     from hrlbc.skills.preview import PreviewConfig
     from hrlbc.skills.train import TrainSkillsConfig
@@ -114,6 +121,12 @@ def _commands() -> dict[str, Command]:
             TrainSkillsConfig,
             _train_skills,
             section="train_skills",
+        ),
+        "train-master": Command(
+            "train the PPO master that picks skills (stable-baselines3)",
+            TrainMasterConfig,
+            _train_master,
+            section="train_master",
         ),
         "augment-preview": Command(
             "grid of original vs augmented depth frames from a dataset", PreviewConfig, _augment_preview

@@ -1,0 +1,121 @@
+"""BC training throughput: the full loop (data + augmentation + model) vs the model alone, side by side.
+
+    python benchmarks/bc_throughput.py [--batches 40] [--augment sim2real] [--widths narrow full]
+
+For each trunk width prints: samples/s of pure forward/backward on random tensors, samples/s of the
+real training loop (zarr store -> BCBatches -> DataLoader -> model), and their ratio. Target (issue
+4): ratio >= 0.8, i.e. the data pipeline does not starve the model. Uses CUDA when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from demos import open_dataset
+from demos.collect import CollectConfig, collect
+from hrlbc.skills.augment import DepthAugment
+from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
+from hrlbc.skills.model import SkillNet
+from hrlbc.skills.train import bc_loss
+
+
+def step_fn(model, optimizer, device):
+    amp = device.type == "cuda"
+
+    def step(batch):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss, _ = bc_loss(model, batch, 0.1, flat=False)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def model_only(width: str, batch: int, size: int, n: int, device) -> float:
+    model = SkillNet(4, 3, 4, width=width).to(device)
+    step = step_fn(model, torch.optim.Adam(model.parameters()), device)
+    fake = {
+        "depth": torch.rand(batch, 3, size, size),
+        "skill": torch.randint(0, 4, (batch,)),
+        "velocity": torch.randn(batch, 4, 3),
+        "gripper": torch.randint(0, 2, (batch, 4)),
+    }
+    for _ in range(3):
+        step(fake)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step(fake)
+    _sync(device)
+    return n * batch / (time.perf_counter() - t0)
+
+
+def full_loop(ds, width: str, batch: int, n: int, augment: str, workers: int, device) -> float:
+    size = int(ds.arrays["depth"].shape[-1])
+    targets = build_targets(ds, 3, (1, 10, 20, 30), 5)
+    aug = DepthAugment(augment, size, seed=0)
+    keys = ("depth", "mask") if aug.needs_mask else ("depth",)
+    data = BCBatches(FrameSource(ds, keys, 4 * 2**30), targets, 3, 1, 1, aug, 0)
+    sampler = BlockShuffleSampler(np.arange(ds.num_frames), batch, 0)
+    loader = torch.utils.data.DataLoader(
+        data,
+        sampler=sampler,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        multiprocessing_context="fork" if workers else None,
+    )
+    model = SkillNet(4, 3, 4, width=width).to(device)
+    step = step_fn(model, torch.optim.Adam(model.parameters()), device)
+    it = iter(loader)
+    for _ in range(3):
+        step(next(it))
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step(next(it))
+    _sync(device)
+    return n * batch / (time.perf_counter() - t0)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--augment", default="sim2real")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--widths", nargs="*", default=["narrow", "full"])
+    parser.add_argument("--data", default=None, help="an existing Bowl store (default: collect 60 episodes)")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.data or os.path.join(tmp, "bowl")
+        if args.data is None:
+            collect(CollectConfig(task="bowl", episodes=60, workers=2, out=path), progress=False)
+        ds = open_dataset(path)
+        print(
+            f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch_size}, "
+            f"64x64 depth, K=3, augment={args.augment}, loader workers {args.workers}"
+        )
+        print(f"{'width':<8} {'model-only sa/s':>16} {'full-loop sa/s':>15} {'ratio':>6}")
+        for width in args.widths:
+            pure = model_only(width, args.batch_size, 64, args.batches, device)
+            loop = full_loop(ds, width, args.batch_size, args.batches, args.augment, args.workers, device)
+            print(f"{width:<8} {pure:>16.0f} {loop:>15.0f} {loop / pure:>6.2f} {'OK' if loop / pure >= 0.8 else 'LOW'}")
+
+
+if __name__ == "__main__":
+    main()

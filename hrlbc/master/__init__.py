@@ -1,0 +1,1 @@
+"""The PPO master over skills: skill env, feature extractors, training."""

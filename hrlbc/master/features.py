@@ -1,0 +1,72 @@
+"""Feature extractors for the PPO master (stable-baselines3 ``BaseFeaturesExtractor``s).
+
+``cnn``: a small CNN on the (frames, H, W) depth stack, trained with the master.
+``skill``: as in RLBC, the frozen skill network's trunk run once per skill condition on the same
+depth stack; the K feature maps (K x C x h x w) are concatenated on channels and go through
+conv 3x3 -> 64, tanh, conv 3x3 -> 64, tanh, global average pool.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+
+class DepthCNN(BaseFeaturesExtractor):
+    """Three convolutions + a linear layer on (B, frames, H, W) depth in [0, 1]."""
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 256) -> None:
+        super().__init__(observation_space, features_dim)
+        c = observation_space.shape[0]
+        self.cnn = nn.Sequential(
+            nn.Conv2d(c, 32, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+        )
+        self.linear = nn.Sequential(nn.Linear(64 * 16, features_dim), nn.ReLU())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.cnn(obs * 2.0 - 1.0))
+
+
+class SkillFeatures(BaseFeaturesExtractor):
+    """Frozen FiLM skill trunk, once per skill, + a small trainable conv head (RLBC's master input)."""
+
+    def __init__(self, observation_space: gym.spaces.Box, checkpoint: str, features_dim: int = 64) -> None:
+        super().__init__(observation_space, features_dim)
+        from hrlbc.skills.policy import build_model, load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        self.trunk = build_model(ckpt).eval()
+        for p in self.trunk.parameters():
+            p.requires_grad_(False)
+        self.n_skills = self.trunk.n_skills
+        channels = self.trunk.feature_dim * self.n_skills
+        self.head = nn.Sequential(
+            nn.Conv2d(channels, 64, 3, padding=1),
+            nn.Tanh(),
+            nn.Conv2d(64, features_dim, 3, padding=1),
+            nn.Tanh(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.trunk.eval()  # batch-norm statistics stay those of behavior cloning
+        return self
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        b = obs.shape[0]
+        with torch.no_grad():
+            skills = torch.arange(self.n_skills, device=obs.device).repeat_interleave(b)
+            maps = self.trunk.features(obs.repeat(self.n_skills, 1, 1, 1), skills)  # (K*B, C, h, w)
+            maps = maps.view(self.n_skills, b, *maps.shape[1:]).transpose(0, 1).flatten(1, 2)
+        return self.head(maps)

@@ -1,0 +1,157 @@
+"""The master's view of a task: a gymnasium env whose actions are skills.
+
+One master step runs the chosen skill for the task's timescale of low-level 10 Hz steps (or until the
+episode ends) and returns the summed sparse reward. The episode is a semi-MDP over skills: the
+master discounts per master step, whatever the skill's duration.
+
+Skills sit behind one interface, :class:`Skills`: ``reset()`` at the episode start, ``start(k)`` when
+the master picks skill ``k``, ``act(obs, k) -> action`` at every low-level step.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import envs
+from hrlbc.config import ConfigError
+
+OBS_MODES = ("depth", "state")
+
+
+class ScriptedSkills:
+    """The task's scripted skill controllers (privileged state): the debug/upper-bound skills."""
+
+    kind = "scripted"
+
+    def __init__(self, env: envs.ManipulationEnv) -> None:
+        self.skills = envs.make_skills(env)
+
+    def reset(self) -> None:
+        for skill in self.skills:
+            skill.reset()
+
+    def start(self, k: int) -> None:
+        self.skills[k].reset()
+
+    def act(self, obs: dict[str, np.ndarray], k: int) -> np.ndarray:
+        return self.skills[k].act(obs["state"])[0]
+
+
+class LearnedSkills:
+    """Behavior-cloned skills from a ``hrlbc train-skills`` checkpoint (depth only)."""
+
+    kind = "learned"
+
+    def __init__(self, checkpoint: str, device: str = "cpu") -> None:
+        from hrlbc.skills.policy import SkillPolicy
+
+        self.policy = SkillPolicy.load(checkpoint, device)
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def start(self, k: int) -> None:
+        pass  # the frame history is the scene's, not the skill's: it carries over
+
+    def act(self, obs: dict[str, np.ndarray], k: int) -> np.ndarray:
+        return self.policy.act(obs, k)
+
+
+def check_skills_checkpoint(checkpoint: str, task: str) -> dict[str, Any]:
+    """Load a skills checkpoint's metadata and refuse one of another task, skill set, or a flat one."""
+    from hrlbc.skills.policy import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    spec = envs.get_task(task).spec
+    if ckpt["task"] != spec.name or list(ckpt["skills"]) != list(spec.skills):
+        raise ConfigError(
+            f"{checkpoint} holds skills of task {ckpt['task']!r} ({len(ckpt['skills'])} skills); "
+            f"task {spec.name!r} needs its {len(spec.skills)} skills {list(spec.skills)}"
+        )
+    if ckpt["flat"]:
+        raise ConfigError(f"{checkpoint} is a flat-BC policy (no skill input); the master needs skills")
+    return ckpt
+
+
+class SkillEnv(gym.Env):
+    """``Discrete(K)`` over a task's skills. Observation: (frames, H, W) float32 depth stack, or the state.
+
+    ``info``: ``is_success``, ``failure``, ``skill`` (the skill run), ``skill_steps`` (low-level steps it
+    ran), ``env_steps`` (low-level steps so far in the episode).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        task: str,
+        skills: str = "scripted",
+        obs: str = "depth",
+        image_size: int = 64,
+        frames: int = 3,
+        timescale: int | None = None,
+        device: str = "cpu",
+        env_options: dict[str, Any] | None = None,
+    ) -> None:
+        if obs not in OBS_MODES:
+            raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
+        needs_camera = obs == "depth" or skills != "scripted"
+        self.env = envs.make_env(task, image_size=image_size, depth=needs_camera, **(env_options or {}))
+        self.spec_task = self.env.spec_task
+        self.skills = ScriptedSkills(self.env) if skills == "scripted" else LearnedSkills(skills, device)
+        self.obs_mode, self.frames = obs, frames
+        self.timescale = int(timescale or self.spec_task.timescale)
+        self.action_space = gym.spaces.Discrete(len(self.spec_task.skills))
+        if obs == "depth":
+            self.observation_space = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
+        else:
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.env.state_dim,), np.float32)
+        self.history: deque[np.ndarray] = deque(maxlen=frames)
+        self.last_obs: dict[str, np.ndarray] = {}
+        self.env_steps = 0
+
+    def _master_obs(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if self.obs_mode == "state":
+            return obs["state"]
+        return np.stack(self.history)
+
+    def _push(self, obs: dict[str, np.ndarray]) -> None:
+        if self.obs_mode == "depth":
+            if not self.history:
+                self.history.extend([obs["depth"]] * self.frames)
+            else:
+                self.history.append(obs["depth"])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.env.reset(seed=seed)
+        self.skills.reset()
+        self.history.clear()
+        self._push(obs)
+        self.last_obs, self.env_steps = obs, 0
+        return self._master_obs(obs), {**info, "env_steps": 0}
+
+    def step(self, action):
+        k = int(action)
+        self.skills.start(k)
+        obs, total, terminated, truncated, info = self.last_obs, 0.0, False, False, {}
+        steps = 0
+        for _ in range(self.timescale):
+            obs, reward, terminated, truncated, info = self.env.step(self.skills.act(obs, k))
+            total += reward
+            steps += 1
+            # The master sees a frame per low-level step (its stack ends with the newest frames).
+            self._push(obs)
+            if terminated or truncated:
+                break
+        self.last_obs = obs
+        self.env_steps += steps
+        info = {**info, "skill": k, "skill_steps": steps, "env_steps": self.env_steps}
+        return self._master_obs(obs), total, terminated, truncated, info
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,275 @@
+"""``hrlbc train-master``: PPO (stable-baselines3) over skills, from the sparse task reward only.
+
+Reads top to bottom: config -> vectorised skill envs -> PPO -> learn with a success-rate callback
+(held-out seeds, deterministic policy, best checkpoint by success) -> learning-curve PNG.
+``total_steps`` counts master steps (PPO timesteps); every figure also reports low-level env steps.
+Discounting is per master step (a semi-MDP over skills): gamma^n after n skill choices.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from demos.collect import VALIDATION_SEED_START
+from demos.io import atomic_write, atomic_write_text
+from hrlbc.config import ConfigError, save_config
+from hrlbc.master.skill_env import OBS_MODES, SkillEnv, check_skills_checkpoint
+
+MASTER_FORMAT = "hrlbc-master"
+
+
+@dataclass
+class TrainMasterConfig:
+    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack)"})
+    skills: str = field(default="scripted", metadata={"help": "'scripted' or a train-skills checkpoint (best.pt)"})
+    obs: str = field(default="depth", metadata={"help": "master observation: depth (stacked frames) or state"})
+    features: str = field(default="auto", metadata={"help": "auto, cnn, skill (frozen skill trunk), mlp (state)"})
+    out: str = field(default="runs/${task}_master", metadata={"help": "output directory"})
+    n_envs: int = field(default=2, metadata={"help": "parallel envs (SubprocVecEnv when > 1)"})
+    total_steps: int = field(default=4000, metadata={"help": "master steps (PPO timesteps) to train"})
+    lr: float = field(default=7e-4, metadata={"help": "Adam learning rate (eps 1e-5)"})
+    n_steps: int = field(default=40, metadata={"help": "master steps per env per PPO update"})
+    n_minibatches: int = field(default=8, metadata={"help": "minibatches per PPO epoch"})
+    n_epochs: int = field(default=5, metadata={"help": "PPO epochs per update"})
+    gamma: float = field(default=0.99, metadata={"help": "discount per master step"})
+    gae_lambda: float = field(default=0.95, metadata={"help": "GAE lambda"})
+    clip: float = field(default=0.2, metadata={"help": "PPO clip range"})
+    ent_coef: float = field(default=0.05, metadata={"help": "entropy coefficient"})
+    vf_coef: float = field(default=1.0, metadata={"help": "value loss coefficient"})
+    max_grad_norm: float = field(default=0.5, metadata={"help": "gradient clipping"})
+    image_size: int = field(default=64, metadata={"help": "depth resolution (must match learned skills)"})
+    frames: int = field(default=3, metadata={"help": "stacked depth frames in the master observation"})
+    timescale: int = field(default=0, metadata={"help": "low-level steps per master step (0 = the task's)"})
+    eval_every: int = field(default=5, metadata={"help": "evaluate success every N PPO updates"})
+    eval_episodes: int = field(default=20, metadata={"help": "held-out validation seeds per evaluation"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (PPO networks)"})
+    seed: int = field(default=0, metadata={"help": "seed"})
+    resume: bool = field(default=False, metadata={"help": "continue from out/last.zip"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def validate(self) -> None:
+        if self.n_envs < 1:
+            raise ConfigError(f"n_envs must be >= 1, got {self.n_envs}")
+        for name in ("total_steps", "n_steps", "n_minibatches", "n_epochs", "eval_every", "eval_episodes", "frames"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.obs not in OBS_MODES:
+            raise ConfigError(f"obs must be one of {OBS_MODES}, got {self.obs!r}")
+        if self.features not in ("auto", "cnn", "skill", "mlp"):
+            raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
+        if (self.n_envs * self.n_steps) % self.n_minibatches:
+            raise ConfigError("n_envs * n_steps must be divisible by n_minibatches")
+
+    def feature_kind(self) -> str:
+        if self.features != "auto":
+            return self.features
+        return "mlp" if self.obs == "state" else "cnn"
+
+
+def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
+    """Everything that can be refused is refused here, before any env starts."""
+    cfg.task = envs.get_task(cfg.task).spec.name
+    kind = cfg.feature_kind()
+    if kind == "mlp" and cfg.obs != "state" or kind in ("cnn", "skill") and cfg.obs != "depth":
+        raise ConfigError(f"features={kind} does not fit obs={cfg.obs}")
+    ckpt = None
+    if cfg.skills != "scripted":
+        ckpt = check_skills_checkpoint(cfg.skills, cfg.task)
+        if ckpt["image_size"] != cfg.image_size:
+            raise ConfigError(
+                f"{cfg.skills} was trained on {ckpt['image_size']}px depth; set image_size={ckpt['image_size']}"
+            )
+    if kind == "skill" and ckpt is None:
+        raise ConfigError("features=skill needs learned skills: skills=PATH/best.pt")
+    return ckpt
+
+
+def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu") -> SkillEnv:
+    return SkillEnv(cfg.task, cfg.skills, cfg.obs, cfg.image_size, cfg.frames, cfg.timescale or None, device)
+
+
+def _env_factory(cfg: TrainMasterConfig):
+    def make():
+        import torch
+
+        torch.set_num_threads(1)  # one env per core: no oversubscription by the skill network
+        from stable_baselines3.common.monitor import Monitor
+
+        return Monitor(make_skill_env(cfg), info_keywords=("is_success",))
+
+    return make
+
+
+def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool = True) -> dict[str, Any]:
+    """Success rate, mean episode length (low-level steps) and skill choice counts on ``seeds``."""
+    successes, lengths, counts = [], [], np.zeros(env.action_space.n, int)
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        done, info = False, {}
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            counts[int(action)] += 1
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        successes.append(bool(info["is_success"]))
+        lengths.append(info["env_steps"])
+    return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)), "skill_counts": counts.tolist()}
+
+
+def save_zip(model, path: Path) -> None:
+    atomic_write(path, lambda tmp: model.save(tmp))  # tmp has a suffix, so SB3 adds no ".zip"
+
+
+def train_master(cfg: TrainMasterConfig) -> Path:
+    """Train the master; return the path of ``best.zip``."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from hrlbc.master.features import DepthCNN, SkillFeatures
+    from hrlbc.skills.train import resolve_device
+
+    # ---------------------------------------------------------------- setup
+    check_inputs(cfg)
+    out = Path(cfg.out)
+    last = out / "last.zip"
+    if cfg.resume and not last.is_file():
+        raise ConfigError(f"resume=true but {last} does not exist")
+    if not cfg.resume and last.is_file():
+        raise ConfigError(f"{out} already holds a run; use resume=true to continue it or another out=")
+    device = resolve_device(cfg.device)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    factories = [_env_factory(cfg) for _ in range(cfg.n_envs)]
+    # Env workers first: fork before this process runs any torch op (OpenMP pools do not survive a fork).
+    vec = SubprocVecEnv(factories, start_method="fork") if cfg.n_envs > 1 else DummyVecEnv(factories)
+    vec.seed(cfg.seed)
+    eval_env = make_skill_env(cfg)
+
+    # ---------------------------------------------------------------- model
+    kind = cfg.feature_kind()
+    policy_kwargs: dict[str, Any] = {"optimizer_kwargs": {"eps": 1e-5}}
+    if kind == "cnn":
+        policy_kwargs |= {"features_extractor_class": DepthCNN, "normalize_images": False}
+    elif kind == "skill":
+        policy_kwargs |= {
+            "features_extractor_class": SkillFeatures,
+            "normalize_images": False,
+            "features_extractor_kwargs": {"checkpoint": cfg.skills},
+        }
+    history_path = out / "history.json"
+    if cfg.resume:
+        model = PPO.load(str(last), env=vec, device=device)
+        history = json.loads(history_path.read_text()) if history_path.is_file() else []
+    else:
+        model = PPO(
+            "MlpPolicy",
+            vec,
+            learning_rate=cfg.lr,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.n_envs * cfg.n_steps // cfg.n_minibatches,
+            n_epochs=cfg.n_epochs,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            clip_range=cfg.clip,
+            ent_coef=cfg.ent_coef,
+            vf_coef=cfg.vf_coef,
+            max_grad_norm=cfg.max_grad_norm,
+            policy_kwargs=policy_kwargs,
+            tensorboard_log=str(out / "tb"),
+            seed=cfg.seed,
+            device=device,
+            verbose=0,
+        )
+        history = []
+    seeds = list(range(VALIDATION_SEED_START, VALIDATION_SEED_START + cfg.eval_episodes))
+    best = max((h["success"] for h in history), default=-1.0)
+
+    # ------------------------------------------------------------- callback
+    def evaluate_and_save(env_steps: int, wall_s: float) -> None:
+        """Success on the validation seeds; best.zip on a new best; last.zip and history always."""
+        nonlocal best
+        result = evaluate_master(model, eval_env, seeds)
+        history.append(
+            {"master_steps": int(model.num_timesteps), "env_steps": int(env_steps), "wall_s": wall_s, **result}
+        )
+        model.logger.record("eval/success_rate", result["success"])
+        model.logger.record("eval/episode_env_steps", result["length"])
+        model.logger.record("eval/env_steps", env_steps)
+        if result["success"] > best:
+            best = result["success"]
+            save_zip(model, out / "best.zip")
+        save_zip(model, last)
+        atomic_write_text(history_path, json.dumps(history, indent=1))
+
+    class SuccessCallback(BaseCallback):
+        """Counts low-level env steps; evaluates every ``eval_every`` PPO updates."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.updates, self.env_steps = 0, history[-1]["env_steps"] if history else 0
+            self.wall0 = time.perf_counter() - (history[-1]["wall_s"] if history else 0.0)
+
+        def _on_step(self) -> bool:
+            self.env_steps += sum(info.get("skill_steps", 0) for info in self.locals["infos"])
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.updates += 1
+            if self.updates % cfg.eval_every == 0:
+                evaluate_and_save(self.env_steps, time.perf_counter() - self.wall0)
+
+    # ----------------------------------------------------------------- learn
+    callback = SuccessCallback()
+    try:
+        remaining = cfg.total_steps - model.num_timesteps
+        if remaining > 0:
+            model.learn(
+                remaining,
+                callback=callback,
+                progress_bar=cfg.progress,
+                reset_num_timesteps=not cfg.resume,
+                tb_log_name="ppo",
+            )
+        if not history or history[-1]["master_steps"] != model.num_timesteps:
+            evaluate_and_save(callback.env_steps, time.perf_counter() - callback.wall0)
+    finally:
+        vec.close()
+        eval_env.close()
+    atomic_write_text(
+        out / "master.json",
+        json.dumps({"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}, indent=1),
+    )
+    plot_learning_curve(history, out / "learning_curve.png", f"{cfg.task} master ({cfg.skills}, obs={cfg.obs})")
+    return out / "best.zip"
+
+
+def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
+    """Success rate vs low-level env steps and vs wall-clock, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    if history:
+        succ = [h["success"] for h in history]
+        ax1.plot([h["env_steps"] for h in history], succ, "o-")
+        ax2.plot([h["wall_s"] / 60 for h in history], succ, "o-", color="tab:orange")
+    ax1.set_xlabel("low-level env steps")
+    ax2.set_xlabel("wall-clock (min)")
+    ax1.set_ylabel("success rate (held-out seeds)")
+    for ax in (ax1, ax2):
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)

@@ -1,0 +1,161 @@
+"""The PPO master: skill env, learning the skill order, learned-skill end to end, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from demos.collect import CollectConfig, collect
+from hrlbc.cli import main
+from hrlbc.config import ConfigError
+from hrlbc.master.skill_env import SkillEnv
+from hrlbc.master.train import TrainMasterConfig, evaluate_master, train_master
+from hrlbc.skills.train import TrainSkillsConfig, train_skills
+
+
+@pytest.fixture(scope="module")
+def tiny_skills(tmp_path_factory):
+    """A tiny (32 px, few batches) Pick skills checkpoint, and one of Bowl for mismatch tests."""
+    root = tmp_path_factory.mktemp("skills")
+    out = {}
+    for task in ("pick", "bowl"):
+        collect(
+            CollectConfig(task=task, episodes=3, workers=1, image_size=32, out=str(root / f"d_{task}")), progress=False
+        )
+        out[task] = train_skills(
+            TrainSkillsConfig(
+                task=task,
+                data=str(root / f"d_{task}"),
+                out=str(root / f"s_{task}"),
+                epochs=1,
+                batch_size=16,
+                max_batches=2,
+                eval_every=0,
+                num_workers=0,
+                augment="none",
+            ),
+            progress=False,
+        )
+    return out
+
+
+class RandomMaster:
+    def __init__(self, n, seed=0):
+        self.rng, self.n = np.random.default_rng(seed), n
+
+    def predict(self, obs, deterministic=True):
+        return self.rng.integers(self.n), None
+
+
+def test_skill_env_passes_checkers():
+    for obs in ("state", "depth"):
+        env = SkillEnv("bowl", "scripted", obs=obs, image_size=32, timescale=5)
+        gym_check_env(env, skip_render_check=True)
+        sb3_check_env(env, warn=False)
+        env.close()
+
+
+def test_skill_step_runs_the_timescale_and_reports_it():
+    env = SkillEnv("bowl", "scripted", obs="state", timescale=60)
+    env.reset(seed=3)
+    _, reward, terminated, truncated, info = env.step(1)  # grasp the cube
+    assert info["skill"] == 1 and info["skill_steps"] == 60 and info["env_steps"] == 60
+    assert env.env.robot.attached, "the scripted grasp skill grasps within one master step"
+    _, reward, terminated, _, info = env.step(3)  # carry it to the bowl and release
+    assert terminated and reward == 1.0 and info["is_success"] and info["skill_steps"] < 60
+    env.close()
+
+
+def test_ppo_learns_the_skill_order_well_above_random(tmp_path):
+    cfg = TrainMasterConfig(
+        task="bowl",
+        skills="scripted",
+        obs="state",
+        out=str(tmp_path / "m"),
+        n_envs=2,
+        total_steps=320,
+        eval_every=2,
+        eval_episodes=10,
+        progress=False,
+        timescale=60,
+    )
+    best = train_master(cfg)
+    from stable_baselines3 import PPO
+
+    env = SkillEnv("bowl", "scripted", obs="state")
+    seeds = list(range(7000, 7020))
+    learned = evaluate_master(PPO.load(best), env, seeds)["success"]
+    random = evaluate_master(RandomMaster(4), env, seeds)["success"]
+    env.close()
+    assert learned >= 0.9 and learned >= random + 0.3, (learned, random)
+    history = json.loads((tmp_path / "m" / "history.json").read_text())
+    assert history[-1]["env_steps"] > history[0]["env_steps"] > 0
+    assert (tmp_path / "m" / "learning_curve.png").stat().st_size > 1000
+
+
+def test_learned_skills_end_to_end_with_skill_features_and_resume(tiny_skills, tmp_path):
+    base = dict(
+        task="pick",
+        skills=str(tiny_skills["pick"]),
+        obs="depth",
+        features="skill",
+        image_size=32,
+        out=str(tmp_path / "m"),
+        n_envs=1,
+        n_steps=8,
+        n_minibatches=2,
+        timescale=4,
+        eval_every=1,
+        eval_episodes=1,
+        progress=False,
+    )
+    train_master(TrainMasterConfig(**base, total_steps=8))
+    first = json.loads((tmp_path / "m" / "history.json").read_text())
+    train_master(TrainMasterConfig(**base, total_steps=16, resume=True))
+    history = json.loads((tmp_path / "m" / "history.json").read_text())
+    assert len(history) == len(first) + 1 and history[-1]["master_steps"] == 16
+    assert history[-1]["env_steps"] > first[-1]["env_steps"]
+    for name in ("best.zip", "last.zip", "config.yaml", "master.json", "learning_curve.png"):
+        assert (tmp_path / "m" / name).is_file(), name
+    assert main(["train-master", *[f"{k}={v}" for k, v in base.items()], "total_steps=8"]) == 2  # run exists
+
+
+def test_cnn_features_on_depth(tmp_path):
+    cfg = TrainMasterConfig(
+        task="pick",
+        skills="scripted",
+        obs="depth",
+        image_size=32,
+        out=str(tmp_path / "c"),
+        n_envs=2,
+        n_steps=4,
+        n_minibatches=2,
+        timescale=3,
+        total_steps=8,
+        eval_every=1,
+        eval_episodes=1,
+        progress=False,
+    )
+    assert train_master(cfg).is_file()
+
+
+def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="task 'pick'.*task 'bowl' needs its 4 skills"):
+        train_master(TrainMasterConfig(task="bowl", skills=str(tiny_skills["pick"]), out=str(tmp_path / "a")))
+    with pytest.raises(ConfigError, match="skills checkpoint not found"):
+        train_master(TrainMasterConfig(task="bowl", skills=str(tmp_path / "nope.pt"), out=str(tmp_path / "b")))
+    with pytest.raises(ConfigError, match="trained on 32px depth"):
+        train_master(TrainMasterConfig(task="pick", skills=str(tiny_skills["pick"]), out=str(tmp_path / "c")))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    for args, msg in [
+        (["train-master", "n_envs=0"], "n_envs must be >= 1"),
+        (["train-master", f"skills={tmp_path / 'junk.pt'}"], "cannot read skills checkpoint"),
+        (["train-master", "obs=state", "features=cnn"], "does not fit"),
+        (["train-master", "features=skill"], "features=skill needs learned skills"),
+    ]:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "a").exists(), "nothing was created for refused input"
