@@ -94,8 +94,20 @@ def _train_master(cfg) -> None:
     print(f"best master: {train_master(cfg)}")
 
 
+def _evaluate(cfg) -> None:
+    from hrlbc.evaluate.run import evaluate
+
+    r = evaluate(cfg)
+    low, high = r["wilson95"]
+    print(
+        f"{r['env_id']} {r['agent']}: success {r['success_rate']:.1%} [{low:.1%}, {high:.1%}] over "
+        f"{r['episodes']} episodes; report in {cfg.out}/report.md"
+    )
+
+
 def _commands() -> dict[str, Command]:
     from demos.collect import CollectConfig
+    from hrlbc.evaluate.run import EvaluateConfig
     from hrlbc.master.train import TrainMasterConfig
     from hrlbc.render import RenderConfig
     from hrlbc.skills.preview import PreviewConfig
@@ -127,6 +139,12 @@ def _commands() -> dict[str, Command]:
             TrainMasterConfig,
             _train_master,
             section="train_master",
+        ),
+        "evaluate": Command(
+            "success rate of an agent on held-out seeds, with a Wilson interval (JSON + Markdown)",
+            EvaluateConfig,
+            _evaluate,
+            section="evaluate",
         ),
         "augment-preview": Command(
             "grid of original vs augmented depth frames from a dataset", PreviewConfig, _augment_preview

@@ -1,0 +1,1 @@
+"""Evaluation: agents, success-rate reports, reproduction of the whole pipeline."""

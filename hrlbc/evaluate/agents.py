@@ -1,0 +1,169 @@
+"""Agents under evaluation, all behind ``reset()`` and ``act(obs) -> (action, skill id or None)``.
+
+Every agent acts at the low level (10 Hz) on the task env's observation dict, so one episode loop
+serves the scripted expert, fixed skill sequences, the hierarchy and the flat baselines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from hrlbc.config import ConfigError
+
+AGENTS = ("expert", "skills", "master", "flat-bc", "ppo-flat")
+
+
+class ExpertAgent:
+    """The scripted full-task expert (noise-free)."""
+
+    def __init__(self, env: envs.ManipulationEnv) -> None:
+        self.expert = envs.make_expert(env)
+
+    def reset(self) -> None:
+        self.expert.reset()
+
+    def act(self, obs):
+        skill = self.expert.current_skill
+        return self.expert.act(obs["state"]), skill
+
+
+class SequenceAgent:
+    """Learned skills run in a fixed sequence, each for the timescale (default: the expert order)."""
+
+    def __init__(self, checkpoint: str, env: envs.ManipulationEnv, sequence: list[int] | None, timescale: int) -> None:
+        from hrlbc.master.skill_env import check_skills_checkpoint
+        from hrlbc.skills.policy import SkillPolicy
+
+        check_skills_checkpoint(checkpoint, env.spec_task.name)
+        self.policy = SkillPolicy.load(checkpoint)
+        self.sequence = list(sequence or env.spec_task.expert_order)
+        self.timescale = timescale
+        self.t = 0
+
+    def reset(self) -> None:
+        self.policy.reset()
+        self.t = 0
+
+    def act(self, obs):
+        skill = self.sequence[min(self.t // self.timescale, len(self.sequence) - 1)]
+        self.t += 1
+        return self.policy.act(obs, skill), skill
+
+
+class FlatBCAgent:
+    """One BC policy for the whole task (no skill input)."""
+
+    def __init__(self, checkpoint: str, env: envs.ManipulationEnv) -> None:
+        from hrlbc.skills.policy import SkillPolicy, load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        if not ckpt["flat"]:
+            raise ConfigError(
+                f"{checkpoint} is a skills checkpoint (FiLM); agent=flat-bc needs one trained with flat=true"
+            )
+        if ckpt["task"] != env.spec_task.name:
+            raise ConfigError(f"{checkpoint} was trained on task {ckpt['task']!r}, not {env.spec_task.name!r}")
+        self.policy = SkillPolicy(ckpt)
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def act(self, obs):
+        return self.policy.act(obs, 0), None
+
+
+def master_run_config(checkpoint: str) -> dict[str, Any]:
+    """The config a master was trained with (``master.json`` beside its .zip)."""
+    path = Path(checkpoint)
+    if path.suffix == ".pt":
+        raise ConfigError(f"{checkpoint} is a skills checkpoint; agent=master needs a master .zip from train-master")
+    if not path.is_file():
+        raise ConfigError(f"master checkpoint not found: {checkpoint}")
+    meta = path.parent / "master.json"
+    if not meta.is_file():
+        raise ConfigError(f"{meta} not found: a master .zip must sit in its train-master output directory")
+    info = json.loads(meta.read_text())
+    if info.get("format") != "hrlbc-master":
+        raise ConfigError(f"{meta} is not an hrlbc master description")
+    return info["config"]
+
+
+class MasterAgent:
+    """The hierarchy: every ``timescale`` steps the PPO master picks a skill from its observation."""
+
+    def __init__(self, checkpoint: str, env: envs.ManipulationEnv) -> None:
+        from stable_baselines3 import PPO
+
+        from hrlbc.master.skill_env import LearnedSkills, ScriptedSkills
+
+        cfg = master_run_config(checkpoint)
+        if cfg["task"] != env.spec_task.name:
+            raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
+        self.model = PPO.load(checkpoint, device="cpu")
+        self.skills = ScriptedSkills(env) if cfg["skills"] == "scripted" else LearnedSkills(cfg["skills"])
+        self.obs_mode, self.frames = cfg["obs"], cfg["frames"]
+        self.timescale = cfg["timescale"] or env.spec_task.timescale
+        self.history: deque[np.ndarray] = deque(maxlen=self.frames)
+        self.t, self.skill = 0, 0
+        self.config = cfg
+
+    def reset(self) -> None:
+        self.skills.reset()
+        self.history.clear()
+        self.t = 0
+
+    def act(self, obs):
+        if self.obs_mode == "depth":
+            self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
+        if self.t % self.timescale == 0:
+            master_obs = obs["state"] if self.obs_mode == "state" else np.stack(self.history)
+            self.skill = int(self.model.predict(master_obs, deterministic=True)[0])
+            self.skills.start(self.skill)
+        self.t += 1
+        return self.skills.act(obs, self.skill), self.skill
+
+
+def check_agent_checkpoint(agent: str, checkpoint: str | None) -> None:
+    """Refuse an unknown agent, a missing checkpoint, or a checkpoint of the wrong kind for the agent."""
+    if agent not in AGENTS:
+        raise ConfigError(f"unknown agent {agent!r}; valid agents: {', '.join(AGENTS)}")
+    if agent == "expert":
+        return
+    if not checkpoint:
+        raise ConfigError(f"agent={agent} needs checkpoint=PATH")
+    if agent in ("skills", "flat-bc") and checkpoint.endswith(".zip"):
+        raise ConfigError(f"{checkpoint} is a master; agent={agent} needs a skills checkpoint (.pt)")
+    if agent == "master" and checkpoint.endswith(".pt"):
+        raise ConfigError(f"{checkpoint} is a skills checkpoint; agent=master needs a master .zip from train-master")
+
+
+def make_agent(agent: str, env: envs.ManipulationEnv, checkpoint: str | None, sequence: list[int] | None):
+    """Build ``agent`` (one of :data:`AGENTS`) for ``env``; bad combinations raise :class:`ConfigError`."""
+    check_agent_checkpoint(agent, checkpoint)
+    if agent == "expert":
+        return ExpertAgent(env)
+    if agent == "skills":
+        return SequenceAgent(checkpoint, env, sequence, env.spec_task.timescale)
+    if agent == "flat-bc":
+        return FlatBCAgent(checkpoint, env)
+    if agent == "master":
+        return MasterAgent(checkpoint, env)
+    raise ConfigError("agent=ppo-flat is not implemented yet (see the issue tracker)")
+
+
+def agent_env_options(agent: str, checkpoint: str | None) -> dict[str, Any]:
+    """Env options the agent needs (image size of its skills; RGB for videos is added by the caller)."""
+    check_agent_checkpoint(agent, checkpoint)
+    if agent in ("skills", "flat-bc") and checkpoint:
+        from hrlbc.skills.policy import load_checkpoint
+
+        return {"image_size": load_checkpoint(checkpoint)["image_size"]}
+    if agent == "master" and checkpoint and checkpoint.endswith(".zip"):
+        return {"image_size": master_run_config(checkpoint)["image_size"]}
+    return {}

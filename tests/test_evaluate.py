@@ -1,0 +1,108 @@
+"""Evaluation: Wilson intervals, report schema, agreement with the collector, workers, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+import envs
+from demos.collect import record_episode
+from hrlbc.cli import main
+from hrlbc.config import ConfigError
+from hrlbc.evaluate.agents import ExpertAgent
+from hrlbc.evaluate.run import EvaluateConfig, evaluate, run_episode, wilson_interval
+from hrlbc.master.train import TrainMasterConfig, train_master
+
+
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [(8, 10, 0.4902, 0.9433), (0, 10, 0.0, 0.2775), (50, 100, 0.4038, 0.5962), (100, 100, 0.9630, 1.0)],
+)
+def test_wilson_interval_known_values(k, n, low, high):
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+def test_expert_evaluation_equals_the_collector_on_the_same_seeds():
+    for task in ("pick", "stack"):
+        env = envs.make_env(task, depth=False)
+        agent = ExpertAgent(env)
+        for seed in range(3):
+            frames, ep = record_episode(env, seed, "full", 0.0, 0, np.random.default_rng(0))
+            r = run_episode(env, agent, seed)
+            assert r["success"] == ep["success"] and r["length"] == len(frames["action"])
+        env.close()
+
+
+def test_report_schema_and_workers_do_not_matter(tmp_path):
+    one = evaluate(
+        EvaluateConfig(task="pick", agent="expert", episodes=4, workers=1, out=str(tmp_path / "a")), progress=False
+    )
+    two = evaluate(
+        EvaluateConfig(task="pick", agent="expert", episodes=4, workers=2, out=str(tmp_path / "b")), progress=False
+    )
+    assert one["per_episode"] == two["per_episode"]
+    stored = json.loads((tmp_path / "a" / "report.json").read_text())
+    for key in (
+        "task",
+        "agent",
+        "episodes",
+        "success_rate",
+        "wilson95",
+        "mean_length",
+        "failures",
+        "skill_choices",
+        "seeds",
+        "hashes",
+        "config",
+        "per_episode",
+    ):
+        assert key in stored, key
+    assert stored["seeds"][0] >= 1_000_000, "evaluation seeds are never collection seeds"
+    assert stored["success_rate"] == 1.0 and set(stored["skill_choices"]) == {"above_cube", "grasp_cube", "lift"}
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert "Wilson 95%" in md and "100.0%" in md
+    assert (tmp_path / "a" / "config.yaml").is_file()
+
+
+def test_master_agent_and_video(tmp_path):
+    m = TrainMasterConfig(
+        task="pick",
+        skills="scripted",
+        obs="depth",
+        image_size=32,
+        out=str(tmp_path / "m"),
+        n_envs=1,
+        n_steps=4,
+        n_minibatches=2,
+        total_steps=4,
+        eval_every=1,
+        eval_episodes=1,
+        progress=False,
+    )
+    best = train_master(m)
+    r = evaluate(
+        EvaluateConfig(
+            task="pick", agent="master", checkpoint=str(best), episodes=2, workers=1, video=1, out=str(tmp_path / "e")
+        ),
+        progress=False,
+    )
+    assert r["episodes"] == 2 and sum(v["count"] for v in r["skill_choices"].values()) >= 2
+    assert r["hashes"]["checkpoint"] and len(list((tmp_path / "e").glob("episode_*.mp4"))) == 1
+
+
+def test_bad_input(tmp_path, capsys):
+    (tmp_path / "skills.pt").write_bytes(b"x")
+    for args, msg in [
+        (["evaluate", "agent=master", f"checkpoint={tmp_path / 'skills.pt'}"], "is a skills checkpoint; agent=master"),
+        (["evaluate", "agent=skills", f"checkpoint={tmp_path / 'm.zip'}"], "is a master; agent=skills"),
+        (["evaluate", "episodes=0"], "episodes must be >= 1"),
+        (["evaluate", "agent=dqn"], "unknown agent 'dqn'"),
+        (["evaluate", "agent=skills"], "needs checkpoint=PATH"),
+        (["evaluate", "seed_start=3"], "evaluation seeds start at"),
+    ]:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, (args, err)
+    with pytest.raises(ConfigError):
+        evaluate(EvaluateConfig(task="pick", agent="flat-bc", checkpoint=str(tmp_path / "none.pt")), progress=False)
