@@ -195,7 +195,8 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"| {r['episodes']} | {r['success_rate']:.1%} | [{r['wilson95'][0]:.1%}, {r['wilson95'][1]:.1%}] "
         f"| {r['mean_length']:.0f} |",
         "",
-        f"Seeds {r['seeds'][0]}-{r['seeds'][1]}. Checkpoint: `{r['checkpoint']}` (sha256 {r['hashes'].get('checkpoint')}).",
+        f"Seeds {r['seeds'][0]}-{r['seeds'][1]}. Checkpoint: `{r['checkpoint']}` "
+        f"(sha256 {r['hashes'].get('checkpoint')}).",
     ]
     if r["failures"]:
         lines += ["", "Failures: " + ", ".join(f"{k} x{v}" for k, v in r["failures"].items())]
