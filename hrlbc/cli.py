@@ -105,8 +105,17 @@ def _evaluate(cfg) -> None:
     )
 
 
+def _reproduce(cfg) -> None:
+    from hrlbc.evaluate.reproduce import reproduce
+
+    path = reproduce(cfg)
+    print(path.read_text())
+    print(f"results: {path} and {path.with_suffix('.png')}")
+
+
 def _commands() -> dict[str, Command]:
     from demos.collect import CollectConfig
+    from hrlbc.evaluate.reproduce import ReproduceConfig
     from hrlbc.evaluate.run import EvaluateConfig
     from hrlbc.master.train import TrainMasterConfig
     from hrlbc.render import RenderConfig
@@ -145,6 +154,11 @@ def _commands() -> dict[str, Command]:
             EvaluateConfig,
             _evaluate,
             section="evaluate",
+        ),
+        "reproduce": Command(
+            "the whole pipeline, stage by stage (resumable), to one results table and chart",
+            ReproduceConfig,
+            _reproduce,
         ),
         "augment-preview": Command(
             "grid of original vs augmented depth frames from a dataset", PreviewConfig, _augment_preview

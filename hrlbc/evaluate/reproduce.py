@@ -1,0 +1,224 @@
+"""``hrlbc reproduce``: collect -> train skills (+ flat BC) -> train masters -> evaluate every agent -> table.
+
+Each stage runs the project's own command code with settings from ``configs/reproduce/<preset>.yaml``
+and marks itself done in ``<out>/stages/<stage>.json`` (with its wall-clock); a re-run skips done
+stages and resumes an interrupted one (collection and training resume themselves).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+import envs
+from demos.collect import CollectConfig, collect
+from demos.io import atomic_write, atomic_write_text
+from hrlbc.config import CONFIG_DIR, ConfigError, resolve, save_config
+from hrlbc.evaluate.run import EvaluateConfig, evaluate
+from hrlbc.master.train import TrainMasterConfig, train_master
+from hrlbc.skills.train import TrainSkillsConfig, train_skills
+
+
+@dataclass
+class ReproduceConfig:
+    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack)"})
+    preset: str = field(default="quick", metadata={"help": "configs/reproduce/<preset>.yaml: tiny, quick, paper"})
+    out: str = field(default="runs/repro_${task}_${preset}", metadata={"help": "output directory"})
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = CONFIG_DIR / "reproduce" / f"{name}.yaml"
+    if not path.is_file():
+        valid = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+        raise ConfigError(f"unknown reproduce preset {name!r}; valid: {valid}")
+    return OmegaConf.to_container(OmegaConf.load(path))
+
+
+def stage_settings(preset: dict[str, Any], stage: str) -> dict[str, Any]:
+    return dict(preset.get(stage) or {})
+
+
+def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
+    """Run (or resume) every stage; return the path of ``results.md``."""
+    task = envs.get_task(cfg.task).spec.name
+    preset = load_preset(cfg.preset)
+    out = Path(cfg.out)
+    stages = out / "stages"
+    stages.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+
+    def stage(name: str, fn) -> None:
+        marker = stages / f"{name}.json"
+        if marker.is_file():
+            print(f"[reproduce] {name}: done already, skipped")
+            return
+        print(f"[reproduce] {name} ...", flush=True)
+        t0 = time.perf_counter()
+        fn()
+        atomic_write_text(marker, json.dumps({"stage": name, "wall_s": time.perf_counter() - t0}))
+
+    def cfg_for(schema, name: str, **fixed) -> Any:
+        """Schema defaults < task file section < preset stage settings < the paths fixed here."""
+        settings = {**stage_settings(preset, name), **fixed}
+        return resolve(schema, {k: _dotlist(v) for k, v in settings.items() if v != ""})
+
+    def resuming(path: Path) -> bool:
+        return path.is_file()
+
+    data_skills, data_full = out / "data_skills", out / "data_full"
+    skills_dir, flat_dir = out / "skills", out / "flat_bc"
+    master_dir, scripted_dir = out / "master", out / "master_scripted"
+    stage(
+        "collect_skills",
+        lambda: collect(
+            cfg_for(CollectConfig, "collect_skills", task=task, mode="skills", out=str(data_skills)), progress
+        ),
+    )
+    stage(
+        "collect_full",
+        lambda: collect(cfg_for(CollectConfig, "collect_full", task=task, mode="full", out=str(data_full)), progress),
+    )
+    stage(
+        "train_skills",
+        lambda: train_skills(
+            cfg_for(
+                TrainSkillsConfig,
+                "train_skills",
+                task=task,
+                data=str(data_skills),
+                out=str(skills_dir),
+                resume=resuming(skills_dir / "last.pt"),
+            ),
+            progress,
+        ),
+    )
+    stage(
+        "train_flat_bc",
+        lambda: train_skills(
+            cfg_for(
+                TrainSkillsConfig,
+                "train_flat_bc",
+                task=task,
+                data=str(data_full),
+                out=str(flat_dir),
+                flat=True,
+                resume=resuming(flat_dir / "last.pt"),
+            ),
+            progress,
+        ),
+    )
+    stage(
+        "train_master",
+        lambda: train_master(
+            cfg_for(
+                TrainMasterConfig,
+                "train_master",
+                task=task,
+                skills=str(skills_dir / "best.pt"),
+                out=str(master_dir),
+                resume=resuming(master_dir / "last.zip"),
+                progress=progress,
+            )
+        ),
+    )
+    stage(
+        "train_master_scripted",
+        lambda: train_master(
+            cfg_for(
+                TrainMasterConfig,
+                "train_master_scripted",
+                task=task,
+                skills="scripted",
+                out=str(scripted_dir),
+                resume=resuming(scripted_dir / "last.zip"),
+                progress=progress,
+            )
+        ),
+    )
+    agents = {
+        "expert": ("expert", ""),
+        "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),
+        "skills (expert order)": ("skills", str(skills_dir / "best.pt")),
+        "RLBC, scripted skills": ("master", str(scripted_dir / "best.zip")),
+        "RLBC, learned skills": ("master", str(master_dir / "best.zip")),
+    }
+    for label, (agent, ckpt) in agents.items():
+        name = (
+            "eval_"
+            + label.split(",")[0].split(" ")[0].replace("-", "_")
+            + ("_scripted" if "scripted" in label else "_learned" if "learned" in label else "")
+        )
+        stage(
+            name,
+            lambda a=agent, c=ckpt, n=name: evaluate(
+                cfg_for(EvaluateConfig, "evaluate", task=task, agent=a, checkpoint=c, out=str(out / n)), progress
+            ),
+        )
+    return write_results(out, task, agents)
+
+
+def _dotlist(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (list, bool)) else str(value)
+
+
+def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]]) -> Path:
+    """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for report in sorted(out.glob("eval_*/report.json")):
+        r = json.loads(report.read_text())
+        label = next(
+            (lbl for lbl, (a, c) in agents.items() if a == r["agent"] and (c or None) == r["checkpoint"]), r["agent"]
+        )
+        rows.append(
+            {
+                "agent": label,
+                "success": r["success_rate"],
+                "wilson95": r["wilson95"],
+                "episodes": r["episodes"],
+                "mean_length": r["mean_length"],
+            }
+        )
+    order = list(agents)
+    rows.sort(key=lambda x: order.index(x["agent"]) if x["agent"] in order else len(order))
+    walls = {p.stem: json.loads(p.read_text())["wall_s"] for p in (out / "stages").glob("*.json")}
+    lines = [
+        f"# {envs.get_task(task).spec.env_id}: reproduction ({out.name})",
+        "",
+        "| agent | success | Wilson 95% | episodes | mean length |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {x['agent']} | {x['success']:.1%} | [{x['wilson95'][0]:.1%}, {x['wilson95'][1]:.1%}] | "
+        f"{x['episodes']} | {x['mean_length']:.0f} |"
+        for x in rows
+    ]
+    lines += [
+        "",
+        "Stage wall-clock (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())),
+        f"Total: {sum(walls.values()) / 60:.1f} min.",
+    ]
+    atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "results.json", json.dumps({"rows": rows, "stage_wall_s": walls}, indent=1))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    xs = range(len(rows))
+    succ = [x["success"] for x in rows]
+    err = [[s - x["wilson95"][0] for s, x in zip(succ, rows)], [x["wilson95"][1] - s for s, x in zip(succ, rows)]]
+    ax.bar(xs, succ, yerr=err, capsize=4, color="tab:blue")
+    ax.set_xticks(list(xs), [x["agent"] for x in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate (Wilson 95%)")
+    ax.set_title(f"{envs.get_task(task).spec.env_id}, held-out seeds")
+    fig.tight_layout()
+    atomic_write(out / "results.png", lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+    return out / "results.md"
