@@ -159,3 +159,26 @@ def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "a").exists(), "nothing was created for refused input"
+
+
+def test_batched_placement_matches_skills_in_workers(tiny_skills):
+    from hrlbc.master.batched import BatchedSkillVecEnv
+
+    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs="depth", image_size=32, timescale=5)
+    single = SkillEnv(**kw)
+    # One env: batching must not change the semantics (with more envs, batched convolutions may differ
+    # from single ones in the last float bits, so trajectories can drift apart, as on any other device).
+    batched = BatchedSkillVecEnv([SkillEnv(**kw)])
+    batched.seed(11)
+    obs_b = batched.reset()
+    obs_s, _ = single.reset(seed=11)
+    assert np.array_equal(obs_b[0], obs_s)
+    for action in (0, 1, 2, 1):
+        obs_s, r_s, term, trunc, info_s = single.step(action)
+        obs_b, r_b, dones, infos = batched.step(np.array([action]))
+        assert np.array_equal(obs_b[0], obs_s) and r_b[0] == r_s
+        assert infos[0]["skill_steps"] == info_s["skill_steps"] and infos[0]["env_steps"] == info_s["env_steps"]
+        if term or trunc:
+            break
+    batched.close()
+    single.close()

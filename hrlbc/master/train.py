@@ -33,6 +33,9 @@ class TrainMasterConfig:
     features: str = field(default="auto", metadata={"help": "auto, cnn, skill (frozen skill trunk), mlp (state)"})
     out: str = field(default="runs/${task}_master", metadata={"help": "output directory"})
     n_envs: int = field(default=2, metadata={"help": "parallel envs (SubprocVecEnv when > 1)"})
+    placement: str = field(
+        default="workers", metadata={"help": "learned skills: workers (in each env process) or batched"}
+    )
     total_steps: int = field(default=4000, metadata={"help": "master steps (PPO timesteps) to train"})
     lr: float = field(default=7e-4, metadata={"help": "Adam learning rate (eps 1e-5)"})
     n_steps: int = field(default=40, metadata={"help": "master steps per env per PPO update"})
@@ -64,6 +67,8 @@ class TrainMasterConfig:
             raise ConfigError(f"obs must be one of {OBS_MODES}, got {self.obs!r}")
         if self.features not in ("auto", "cnn", "skill", "mlp"):
             raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
+        if self.placement not in ("workers", "batched"):
+            raise ConfigError(f"placement must be workers or batched, got {self.placement!r}")
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ConfigError("n_envs * n_steps must be divisible by n_minibatches")
 
@@ -107,6 +112,23 @@ def _env_factory(cfg: TrainMasterConfig):
     return make
 
 
+def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
+    """``placement=workers``: a ``SubprocVecEnv`` whose workers each run their env and skills (CPU cores in
+    parallel). ``placement=batched``: all envs in this process, learned skills batched on ``device``.
+    """
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+
+    from hrlbc.master.batched import BatchedSkillVecEnv
+
+    if cfg.placement == "batched" and cfg.skills != "scripted":
+        return VecMonitor(
+            BatchedSkillVecEnv([make_skill_env(cfg, device) for _ in range(cfg.n_envs)]), info_keywords=("is_success",)
+        )
+    factories = [_env_factory(cfg) for _ in range(cfg.n_envs)]
+    # Env workers first: fork before this process runs any torch op (OpenMP pools do not survive a fork).
+    return SubprocVecEnv(factories, start_method="fork") if cfg.n_envs > 1 else DummyVecEnv(factories)
+
+
 def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool = True) -> dict[str, Any]:
     """Success rate, mean episode length (low-level steps) and skill choice counts on ``seeds``."""
     successes, lengths, counts = [], [], np.zeros(env.action_space.n, int)
@@ -131,7 +153,6 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     """Train the master; return the path of ``best.zip``."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from hrlbc.master.features import DepthCNN, SkillFeatures
     from hrlbc.skills.train import resolve_device
@@ -147,9 +168,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     device = resolve_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
-    factories = [_env_factory(cfg) for _ in range(cfg.n_envs)]
-    # Env workers first: fork before this process runs any torch op (OpenMP pools do not survive a fork).
-    vec = SubprocVecEnv(factories, start_method="fork") if cfg.n_envs > 1 else DummyVecEnv(factories)
+    vec = make_vec_env(cfg, str(device))
     vec.seed(cfg.seed)
     eval_env = make_skill_env(cfg)
 

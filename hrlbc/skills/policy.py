@@ -75,13 +75,17 @@ class SkillPolicy:
             self.history.append(frame)
         return np.stack([self.history[i] for i in range(len(self.history) - 1, -1, -self.stride)][::-1])
 
-    @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], skill: int = 0) -> np.ndarray:
-        stack = torch.from_numpy(self.stacked(obs))[None].to(self.device)
-        skill_t = torch.tensor([skill], device=self.device)
-        vel, grip = self.model(stack, None if self.flat else skill_t)
-        v = vel[0, 0].float().cpu().numpy() * self.vel_std + self.vel_mean
-        action = np.zeros(self.action_dim, np.float32)
-        action[: len(v)] = v
-        action[-1] = 1.0 if int(grip[0, 0].argmax()) == 1 else -1.0
-        return action
+        return self.act_batch(self.stacked(obs)[None], np.array([skill]))[0]
+
+    @torch.no_grad()
+    def act_batch(self, stacks: np.ndarray, skills: np.ndarray) -> np.ndarray:
+        """Actions (B, A) for frame stacks (B, K, H, W) and skill ids (B,): one forward pass for all."""
+        depth = torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)).to(self.device)
+        skill_t = torch.from_numpy(np.asarray(skills, dtype=np.int64)).to(self.device)
+        vel, grip = self.model(depth, None if self.flat else skill_t)
+        v = vel[:, 0].float().cpu().numpy() * self.vel_std + self.vel_mean
+        actions = np.zeros((len(v), self.action_dim), np.float32)
+        actions[:, : v.shape[1]] = v
+        actions[:, -1] = np.where(grip[:, 0].argmax(-1).cpu().numpy() == 1, 1.0, -1.0)
+        return actions
