@@ -31,7 +31,7 @@ import pybullet as pb
 
 from envs.camera import MASK_FIRST_OBJECT, MASK_ROBOT, MASK_TABLE, Camera, CameraParams
 from envs.robot import UR5
-from envs.scene import TABLE_X, TABLE_Y, add_table
+from envs.scene import PLACEMENT_HIGH, PLACEMENT_LOW, TABLE_X, TABLE_Y, add_table
 
 PHYSICS_HZ = 240
 CONTROL_HZ = 10
@@ -74,6 +74,8 @@ class ManipulationEnv(gym.Env):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         render_size: int = 256,
+        perturb_step: int = 0,
+        occlude: tuple[int, int] | list[int] | None = None,
     ) -> None:
         if not isinstance(image_size, (int, np.integer)) or image_size <= 0:
             raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
@@ -90,6 +92,15 @@ class ManipulationEnv(gym.Env):
         self.use_depth, self.use_rgb, self.use_mask = depth, rgb, mask
         self.max_episode_steps = int(max_episode_steps or spec.max_episode_steps)
         self.render_mode, self.render_size = render_mode, render_size
+        if perturb_step < 0:
+            raise ValueError(f"perturb_step must be >= 0 (0 = off), got {perturb_step}")
+        if occlude is not None and (len(occlude) != 2 or occlude[0] < 0 or occlude[1] < 1):
+            raise ValueError(f"occlude must be (start step >= 0, length >= 1), got {occlude!r}")
+        if occlude is not None and not depth:
+            raise ValueError("occlude needs the camera: depth=False turns it off")
+        self.perturb_step = int(perturb_step)
+        self.occlude = tuple(int(x) for x in occlude) if occlude is not None else None
+        self.perturbed = False
         self.substeps = PHYSICS_HZ // CONTROL_HZ
         self.dt = 1.0 / CONTROL_HZ
 
@@ -156,7 +167,7 @@ class ManipulationEnv(gym.Env):
         self._build_objects(rng)
         self.robot.graspable = tuple(self._graspable())
         self.robot.reset(rng.uniform(self.start_low, self.start_high))
-        lut = np.zeros(pb.getNumBodies(physicsClientId=c) + 1, np.uint8)
+        lut = np.zeros(pb.getNumBodies(physicsClientId=c) + 2, np.uint8)  # + an occluder: background
         lut[self.table + 1], lut[self.robot.body + 1] = MASK_TABLE, MASK_ROBOT
         for k, body in enumerate(self.objects):
             lut[body + 1] = MASK_FIRST_OBJECT + k
@@ -164,7 +175,9 @@ class ManipulationEnv(gym.Env):
         base = CameraParams()
         params = [base.jittered(rng) if self.camera_mode == "random" else base for _ in range(self.n_views)]
         self.cameras = [Camera(p, self.image_size) for p in params]
+        self.occluder = self._add_occluder() if self.occlude else None
         self._settle()
+        self.perturbed = False
         self.steps = 0
         return self._observation(), self._info(success=False, failure=None)
 
@@ -182,6 +195,11 @@ class ManipulationEnv(gym.Env):
             pb.stepSimulation(physicsClientId=self.client)
         self.robot.update_grasp()
         self.steps += 1
+        if self.steps == self.perturb_step:
+            self._perturb()
+        if self.occluder is not None:
+            start, length = self.occlude
+            self._place_occluder(start <= self.steps < start + length)
         success = self._success()
         failure = None if success else self._failure()
         terminated = success or failure is not None
@@ -189,7 +207,7 @@ class ManipulationEnv(gym.Env):
         return self._observation(), float(success), terminated, truncated, self._info(success, failure)
 
     def _info(self, success: bool, failure: str | None) -> dict:
-        return {"is_success": bool(success), "failure": failure, "steps": self.steps}
+        return {"is_success": bool(success), "failure": failure, "steps": self.steps, "perturbed": self.perturbed}
 
     # ---------------------------------------------------------- observation
     def camera_params(self) -> np.ndarray:
@@ -257,6 +275,42 @@ class ManipulationEnv(gym.Env):
             if z < -0.05 or abs(y) > TABLE_Y or not TABLE_X[0] < x < TABLE_X[1]:
                 return "object_fell"
         return None
+
+    # ----------------------------------------------------------- robustness
+    def _perturb(self) -> None:
+        """RLBC's perturbation: knock the held object out of the gripper, or move the first object.
+
+        A held object is released and pushed 5-10 cm sideways; otherwise the first object is moved to a
+        random nearby spot on the table. ``info["perturbed"]`` reports it from then on.
+        """
+        rng = self.np_random
+        held = bool(self.robot.attached)
+        for cid in self.robot.attached.values():
+            pb.removeConstraint(cid, physicsClientId=self.client)
+        self.robot.attached = {}
+        pos, orn = self.object_pose(0)
+        angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.1)
+        xy = np.clip(pos[:2] + dist * np.array([np.cos(angle), np.sin(angle)]), PLACEMENT_LOW, PLACEMENT_HIGH)
+        z = pos[2] if held else self.object_sizes[0, 2] / 2
+        self.set_object_pose(0, (xy[0], xy[1], z), orn)
+        self.perturbed = True
+
+    def _add_occluder(self) -> int:
+        """A visual-only (collision-free) board parked under the table, shown in front of camera 0 on cue."""
+        vis = pb.createVisualShape(
+            pb.GEOM_BOX, halfExtents=(0.08, 0.08, 0.005), rgbaColor=(0.3, 0.3, 0.3, 1), physicsClientId=self.client
+        )
+        body = pb.createMultiBody(0.0, -1, vis, (0, 0, -5), physicsClientId=self.client)
+        view = np.array(self.cameras[0].view).reshape(4, 4).T  # column-major -> world-to-camera
+        eye = -view[:3, :3].T @ view[:3, 3]
+        target = np.array(self.cameras[0].params.target)
+        # 35 % of the way from the target to the camera, facing it: hides about a third of the image.
+        self._occluder_pose = (target + 0.35 * (eye - target), pb.getQuaternionFromEuler((0, np.pi / 4, 0)))
+        return body
+
+    def _place_occluder(self, visible: bool) -> None:
+        pos, orn = self._occluder_pose if visible else ((0, 0, -5), (0, 0, 0, 1))
+        pb.resetBasePositionAndOrientation(self.occluder, pos, orn, physicsClientId=self.client)
 
     # -------------------------------------------------------------- helpers
     def object_pose(self, k: int) -> tuple[np.ndarray, np.ndarray]:

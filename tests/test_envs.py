@@ -161,3 +161,46 @@ def test_scripted_expert_solves_a_few_seeds(task):
                 break
         assert info["is_success"], f"{task} expert failed on seed {1000 + seed}: {info}"
     env.close()
+
+
+def test_perturb_knocks_the_held_cube_out():
+    def run(perturb_step):
+        env = envs.make_env("pick", depth=False, perturb_step=perturb_step)
+        obs, _ = env.reset(seed=1)
+        expert = envs.make_expert(env)
+        trace = []
+        for _ in range(80):
+            obs, _, terminated, _, info = env.step(expert.act(obs["state"]))
+            trace.append((bool(env.robot.attached), env.object_pose(0)[0], info))
+            if terminated:
+                break
+        env.close()
+        return trace
+
+    plain = run(0)
+    grasped_at = next(i for i, (held, _, _) in enumerate(plain) if held) + 1  # steps are 1-based
+    trace = run(grasped_at + 2)
+    held, pos_before, _ = trace[grasped_at]  # state after step grasped_at + 1: still held
+    after_held, pos_after, info = trace[grasped_at + 1]  # after the perturbation step
+    assert held and not after_held and info["perturbed"]
+    assert 0.04 < np.linalg.norm(pos_after[:2] - pos_before[:2]) < 0.12
+    assert not plain[-1][2]["perturbed"] and plain[-1][2]["is_success"]
+
+
+def test_occluder_hides_part_of_the_view_only_in_its_window():
+    plain = envs.make_env("bowl", image_size=32)
+    occluded = envs.make_env("bowl", image_size=32, occlude=(2, 3))
+    a, _ = plain.reset(seed=0)
+    b, _ = occluded.reset(seed=0)
+    assert np.array_equal(a["depth"], b["depth"])
+    for step in range(1, 7):
+        a, *_ = plain.step(np.zeros(4))
+        b, *_ = occluded.step(np.zeros(4))
+        differs = not np.array_equal(a["depth"], b["depth"])
+        assert differs == (2 <= step < 5), step
+        if differs:
+            changed = np.mean(a["depth"] != b["depth"])
+            assert 0.05 < changed < 0.6, changed
+            assert np.array_equal(a["state"], b["state"]), "the occluder has no physical effect"
+    with pytest.raises(ValueError, match="occlude"):
+        envs.make_env("bowl", occlude=(2, 0))

@@ -38,10 +38,23 @@ class EvaluateConfig:
     sequence: list[int] = field(
         default_factory=list, metadata={"help": "agent=skills: skill ids (default expert order)"}
     )
+    perturb_step: int = field(default=0, metadata={"help": "robustness: knock/move the object at this step (0 = off)"})
+    occlude: list[int] = field(default_factory=list, metadata={"help": "robustness: [start, length] occluder steps"})
     video: int = field(default=0, metadata={"help": "save videos of the first N episodes"})
     out: str = field(default="runs/eval_${task}_${agent}", metadata={"help": "report directory"})
 
+    def env_options(self) -> dict[str, Any]:
+        """Env options: the agent's image size, plus the robustness perturbations."""
+        options = agent_env_options(self.agent, self.checkpoint)
+        if self.perturb_step:
+            options["perturb_step"] = self.perturb_step
+        if self.occlude:
+            options["occlude"] = tuple(self.occlude)
+        return options
+
     def validate(self) -> None:
+        if self.occlude and len(self.occlude) != 2:
+            raise ConfigError(f"occlude takes [start, length], got {self.occlude}")
         if self.episodes < 1:
             raise ConfigError(f"episodes must be >= 1, got {self.episodes}")
         if self.workers < 1:
@@ -100,7 +113,7 @@ def _init(cfg: EvaluateConfig) -> None:
     import torch
 
     torch.set_num_threads(1)
-    env = envs.make_env(cfg.task, **agent_env_options(cfg.agent, cfg.checkpoint))
+    env = envs.make_env(cfg.task, **cfg.env_options())
     _worker.update(env=env, agent=make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None))
 
 
@@ -118,7 +131,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
     spec = envs.get_task(cfg.task).spec
     cfg.task = spec.name
     # Build one agent here first: a bad checkpoint or agent/checkpoint mismatch fails before any worker.
-    probe_env = envs.make_env(cfg.task, **agent_env_options(cfg.agent, cfg.checkpoint))
+    probe_env = envs.make_env(cfg.task, **cfg.env_options())
     make_agent(cfg.agent, probe_env, cfg.checkpoint, cfg.sequence or None)
     probe_env.close()
     out = Path(cfg.out)
@@ -150,7 +163,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
 def save_videos(cfg: EvaluateConfig, spec, seeds: list[int], out: Path) -> None:
     from demos.video import write_video
 
-    env = envs.make_env(cfg.task, rgb=True, **agent_env_options(cfg.agent, cfg.checkpoint))
+    env = envs.make_env(cfg.task, rgb=True, **cfg.env_options())
     agent = make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None)
     for seed in seeds:
         frames: list = []
