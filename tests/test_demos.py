@@ -195,3 +195,12 @@ def test_cli_collect_info_video_and_errors(tmp_path, capsys):
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err, (args, err)
+
+
+def test_atomic_write_gives_a_normal_file_mode(tmp_path):
+    from demos.io import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    assert (tmp_path / "a.txt").read_text() == "x"
+    assert (tmp_path / "a.txt").stat().st_mode & 0o044 == 0o044, "readable by group and others (umask 022)"
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.txt"], "no temporary file left behind"

@@ -117,3 +117,35 @@ def test_robustness_options_reach_the_env(tmp_path):
     # but later than without the perturbation
     assert hit["success_rate"] == plain["success_rate"] == 1.0
     assert hit["mean_length"] > plain["mean_length"]
+
+
+def test_ppo_flat_baseline_trains_and_evaluates(tmp_path):
+    m = TrainMasterConfig(
+        task="pick",
+        skills="flat",
+        obs="depth",
+        image_size=32,
+        out=str(tmp_path / "f"),
+        n_envs=2,
+        n_steps=8,
+        n_minibatches=2,
+        total_steps=16,
+        eval_every=1,
+        eval_episodes=1,
+        progress=False,
+    )
+    best = train_master(m)
+    r = evaluate(
+        EvaluateConfig(
+            task="pick", agent="ppo-flat", checkpoint=str(best), episodes=1, workers=1, out=str(tmp_path / "e")
+        ),
+        progress=False,
+    )
+    assert r["episodes"] == 1 and r["mean_length"] == 200 and not r["skill_choices"]
+    with pytest.raises(ConfigError, match="is a ppo-flat policy; use agent=ppo-flat"):
+        evaluate(
+            EvaluateConfig(
+                task="pick", agent="master", checkpoint=str(best), episodes=1, workers=1, out=str(tmp_path / "x")
+            ),
+            progress=False,
+        )

@@ -10,15 +10,22 @@ def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     results = json.loads((out / "results.json").read_text())
     agents = [r["agent"] for r in results["rows"]]
-    assert agents == ["expert", "flat-bc", "skills (expert order)", "RLBC, scripted skills", "RLBC, learned skills"]
+    assert agents == [
+        "expert",
+        "flat-bc",
+        "ppo-flat",
+        "skills (expert order)",
+        "RLBC, scripted skills",
+        "RLBC, learned skills",
+    ]
     assert results["rows"][0]["success"] == 1.0, "the scripted expert solves the evaluation seeds"
     assert (out / "results.png").stat().st_size > 1000 and "Wilson 95%" in (out / "results.md").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
-    assert len(stamps) == 11
+    assert len(stamps) == 13
     capsys.readouterr()
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     text = capsys.readouterr().out
-    assert text.count("done already, skipped") == 11
+    assert text.count("done already, skipped") == 13
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
 
 
@@ -29,7 +36,7 @@ def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys):
     capsys.readouterr()
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     text = capsys.readouterr().out
-    assert "[reproduce] eval_expert ..." in text and text.count("skipped") == 10
+    assert "[reproduce] eval_expert ..." in text and text.count("skipped") == 12
 
 
 def test_unknown_preset(capsys):

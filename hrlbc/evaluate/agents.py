@@ -103,6 +103,8 @@ class MasterAgent:
         from hrlbc.master.skill_env import LearnedSkills, ScriptedSkills
 
         cfg = master_run_config(checkpoint)
+        if cfg["skills"] == "flat":
+            raise ConfigError(f"{checkpoint} is a ppo-flat policy; use agent=ppo-flat")
         if cfg["task"] != env.spec_task.name:
             raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.model = PPO.load(checkpoint, device="cpu")
@@ -139,8 +141,37 @@ def check_agent_checkpoint(agent: str, checkpoint: str | None) -> None:
         raise ConfigError(f"agent={agent} needs checkpoint=PATH")
     if agent in ("skills", "flat-bc") and checkpoint.endswith(".zip"):
         raise ConfigError(f"{checkpoint} is a master; agent={agent} needs a skills checkpoint (.pt)")
-    if agent == "master" and checkpoint.endswith(".pt"):
-        raise ConfigError(f"{checkpoint} is a skills checkpoint; agent=master needs a master .zip from train-master")
+    if agent in ("master", "ppo-flat") and checkpoint.endswith(".pt"):
+        raise ConfigError(f"{checkpoint} is a skills checkpoint; agent={agent} needs a .zip from train-master")
+
+
+class PPOFlatAgent:
+    """The ppo-flat baseline: a PPO policy on low-level actions (``train-master skills=flat``)."""
+
+    def __init__(self, checkpoint: str, env: envs.ManipulationEnv) -> None:
+        from stable_baselines3 import PPO
+
+        cfg = master_run_config(checkpoint)
+        if cfg["skills"] != "flat":
+            raise ConfigError(f"{checkpoint} is a master over skills; agent=ppo-flat needs train-master skills=flat")
+        if cfg["task"] != env.spec_task.name:
+            raise ConfigError(f"{checkpoint} was trained on task {cfg['task']!r}, not {env.spec_task.name!r}")
+        self.model = PPO.load(checkpoint, device="cpu")
+        self.obs_mode, self.frames = cfg["obs"], cfg["frames"]
+        self.scale = env.action_space.high.astype(np.float32)
+        self.history: deque[np.ndarray] = deque(maxlen=self.frames)
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def act(self, obs):
+        if self.obs_mode == "state":
+            x = obs["state"]
+        else:
+            self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
+            x = np.stack(self.history)
+        action = self.model.predict(x, deterministic=True)[0]
+        return np.clip(action, -1, 1) * self.scale, None
 
 
 def make_agent(agent: str, env: envs.ManipulationEnv, checkpoint: str | None, sequence: list[int] | None):
@@ -154,7 +185,7 @@ def make_agent(agent: str, env: envs.ManipulationEnv, checkpoint: str | None, se
         return FlatBCAgent(checkpoint, env)
     if agent == "master":
         return MasterAgent(checkpoint, env)
-    raise ConfigError("agent=ppo-flat is not implemented yet (see the issue tracker)")
+    return PPOFlatAgent(checkpoint, env)
 
 
 def agent_env_options(agent: str, checkpoint: str | None) -> dict[str, Any]:
@@ -164,6 +195,6 @@ def agent_env_options(agent: str, checkpoint: str | None) -> dict[str, Any]:
         from hrlbc.skills.policy import load_checkpoint
 
         return {"image_size": load_checkpoint(checkpoint)["image_size"]}
-    if agent == "master" and checkpoint and checkpoint.endswith(".zip"):
+    if agent in ("master", "ppo-flat") and checkpoint and checkpoint.endswith(".zip"):
         return {"image_size": master_run_config(checkpoint)["image_size"]}
     return {}

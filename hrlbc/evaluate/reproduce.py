@@ -72,7 +72,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
 
     data_skills, data_full = out / "data_skills", out / "data_full"
     skills_dir, flat_dir = out / "skills", out / "flat_bc"
-    master_dir, scripted_dir = out / "master", out / "master_scripted"
+    master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
     stage(
         "collect_skills",
         lambda: collect(
@@ -140,9 +140,24 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
             )
         ),
     )
+    stage(
+        "train_ppo_flat",
+        lambda: train_master(
+            cfg_for(
+                TrainMasterConfig,
+                "train_ppo_flat",
+                task=task,
+                skills="flat",
+                out=str(ppo_flat_dir),
+                resume=resuming(ppo_flat_dir / "last.zip"),
+                progress=progress,
+            )
+        ),
+    )
     agents = {
         "expert": ("expert", ""),
         "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),
+        "ppo-flat": ("ppo-flat", str(ppo_flat_dir / "best.zip")),
         "skills (expert order)": ("skills", str(skills_dir / "best.pt")),
         "RLBC, scripted skills": ("master", str(scripted_dir / "best.zip")),
         "RLBC, learned skills": ("master", str(master_dir / "best.zip")),

@@ -155,3 +155,47 @@ class SkillEnv(gym.Env):
 
     def close(self) -> None:
         self.env.close()
+
+
+class FlatEnv(gym.Env):
+    """The ppo-flat baseline's env: low-level continuous actions, no skills, the same sparse reward.
+
+    Action: the task action normalised to [-1, 1] per dimension (scaled to the task's speed limits).
+    Observation: the same (frames, H, W) depth stack or state as the master's. ``info["skill_steps"]`` is
+    1 so step counting matches the master's.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: str, obs: str = "depth", image_size: int = 64, frames: int = 3) -> None:
+        if obs not in OBS_MODES:
+            raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
+        self.env = envs.make_env(task, image_size=image_size, depth=obs == "depth")
+        self.spec_task = self.env.spec_task
+        self.scale = self.env.action_space.high.astype(np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, self.scale.shape, np.float32)
+        self.obs_mode, self.frames = obs, frames
+        if obs == "depth":
+            self.observation_space = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
+        else:
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.env.state_dim,), np.float32)
+        self.history: deque[np.ndarray] = deque(maxlen=frames)
+
+    def _obs(self, obs):
+        if self.obs_mode == "state":
+            return obs["state"]
+        self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
+        return np.stack(self.history)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.env.reset(seed=seed)
+        self.history.clear()
+        return self._obs(obs), {**info, "env_steps": 0}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(np.clip(action, -1, 1) * self.scale)
+        return self._obs(obs), reward, terminated, truncated, {**info, "skill_steps": 1, "env_steps": self.env.steps}
+
+    def close(self) -> None:
+        self.env.close()

@@ -3,6 +3,8 @@
 Reads top to bottom: config -> vectorised skill envs -> PPO -> learn with a success-rate callback
 (held-out seeds, deterministic policy, best checkpoint by success) -> learning-curve PNG.
 ``total_steps`` counts master steps (PPO timesteps); every figure also reports low-level env steps.
+``skills=flat`` trains the ppo-flat baseline instead: PPO on low-level actions, where a "master step"
+is one low-level step, so compare budgets in env steps.
 Discounting is per master step (a semi-MDP over skills): gamma^n after n skill choices.
 """
 
@@ -20,7 +22,7 @@ import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
 from hrlbc.config import ConfigError, save_config
-from hrlbc.master.skill_env import OBS_MODES, SkillEnv, check_skills_checkpoint
+from hrlbc.master.skill_env import OBS_MODES, FlatEnv, SkillEnv, check_skills_checkpoint
 
 MASTER_FORMAT = "hrlbc-master"
 
@@ -28,7 +30,10 @@ MASTER_FORMAT = "hrlbc-master"
 @dataclass
 class TrainMasterConfig:
     task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack)"})
-    skills: str = field(default="scripted", metadata={"help": "'scripted' or a train-skills checkpoint (best.pt)"})
+    skills: str = field(
+        default="scripted",
+        metadata={"help": "'scripted', a train-skills checkpoint (best.pt), or 'flat' (ppo-flat: low-level actions)"},
+    )
     obs: str = field(default="depth", metadata={"help": "master observation: depth (stacked frames) or state"})
     features: str = field(default="auto", metadata={"help": "auto, cnn, skill (frozen skill trunk), mlp (state)"})
     out: str = field(default="runs/${task}_master", metadata={"help": "output directory"})
@@ -85,7 +90,7 @@ def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
     if kind == "mlp" and cfg.obs != "state" or kind in ("cnn", "skill") and cfg.obs != "depth":
         raise ConfigError(f"features={kind} does not fit obs={cfg.obs}")
     ckpt = None
-    if cfg.skills != "scripted":
+    if cfg.skills not in ("scripted", "flat"):
         ckpt = check_skills_checkpoint(cfg.skills, cfg.task)
         if ckpt["image_size"] != cfg.image_size:
             raise ConfigError(
@@ -96,7 +101,9 @@ def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
     return ckpt
 
 
-def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu") -> SkillEnv:
+def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu") -> SkillEnv | FlatEnv:
+    if cfg.skills == "flat":
+        return FlatEnv(cfg.task, cfg.obs, cfg.image_size, cfg.frames)
     return SkillEnv(cfg.task, cfg.skills, cfg.obs, cfg.image_size, cfg.frames, cfg.timescale or None, device)
 
 
@@ -120,7 +127,7 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
 
     from hrlbc.master.batched import BatchedSkillVecEnv
 
-    if cfg.placement == "batched" and cfg.skills != "scripted":
+    if cfg.placement == "batched" and cfg.skills not in ("scripted", "flat"):
         return VecMonitor(
             BatchedSkillVecEnv([make_skill_env(cfg, device) for _ in range(cfg.n_envs)]), info_keywords=("is_success",)
         )
@@ -131,13 +138,15 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
 
 def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool = True) -> dict[str, Any]:
     """Success rate, mean episode length (low-level steps) and skill choice counts on ``seeds``."""
-    successes, lengths, counts = [], [], np.zeros(env.action_space.n, int)
+    discrete = hasattr(env.action_space, "n")  # skills; ppo-flat acts continuously and has no counts
+    successes, lengths, counts = [], [], np.zeros(env.action_space.n if discrete else 0, int)
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
         done, info = False, {}
         while not done:
             action, _ = model.predict(obs, deterministic=deterministic)
-            counts[int(action)] += 1
+            if discrete:
+                counts[int(action)] += 1
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
         successes.append(bool(info["is_success"]))
