@@ -100,6 +100,8 @@ def save_config(cfg: Any, path: Path) -> None:
     atomic_write_text(Path(path), OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
 
-def positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value}")
+def require_at_least(cfg: Any, names: tuple[str, ...], minimum: float = 1) -> None:
+    """ConfigError naming the first of ``names`` whose value in ``cfg`` is below ``minimum``."""
+    for name in names:
+        if getattr(cfg, name) < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {getattr(cfg, name)}")

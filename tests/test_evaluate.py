@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import assert_cli_errors
 
 import envs
 from demos.collect import record_episode
-from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.evaluate.agents import ExpertAgent
 from hrlbc.evaluate.run import EvaluateConfig, evaluate, run_episode, wilson_interval
@@ -93,17 +93,20 @@ def test_master_agent_and_video(tmp_path):
 
 def test_bad_input(tmp_path, capsys):
     (tmp_path / "skills.pt").write_bytes(b"x")
-    for args, msg in [
-        (["evaluate", "agent=master", f"checkpoint={tmp_path / 'skills.pt'}"], "is a skills checkpoint; agent=master"),
-        (["evaluate", "agent=skills", f"checkpoint={tmp_path / 'm.zip'}"], "is a master; agent=skills"),
-        (["evaluate", "episodes=0"], "episodes must be >= 1"),
-        (["evaluate", "agent=dqn"], "unknown agent 'dqn'"),
-        (["evaluate", "agent=skills"], "needs checkpoint=PATH"),
-        (["evaluate", "seed_start=3"], "evaluation seeds start at"),
-    ]:
-        assert main(args) == 2, args
-        err = capsys.readouterr().err
-        assert msg in err and "Traceback" not in err, (args, err)
+    assert_cli_errors(
+        capsys,
+        [
+            (
+                ["evaluate", "agent=master", f"checkpoint={tmp_path / 'skills.pt'}"],
+                "is a skills checkpoint; agent=master",
+            ),
+            (["evaluate", "agent=skills", f"checkpoint={tmp_path / 'm.zip'}"], "is a master; agent=skills"),
+            (["evaluate", "episodes=0"], "episodes must be >= 1"),
+            (["evaluate", "agent=dqn"], "unknown agent 'dqn'"),
+            (["evaluate", "agent=skills"], "needs checkpoint=PATH"),
+            (["evaluate", "seed_start=3"], "evaluation seeds start at"),
+        ],
+    )
     with pytest.raises(ConfigError):
         evaluate(EvaluateConfig(task="pick", agent="flat-bc", checkpoint=str(tmp_path / "none.pt")), progress=False)
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from conftest import assert_cli_errors
 
 import envs
 from demos import open_dataset
@@ -174,16 +175,16 @@ def test_bad_inputs_fail_before_training(pick_data, tmp_path):
 
 
 def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
-    for args, msg in [
-        (["train-skills", f"data={tmp_path / 'none'}"], "no dataset"),
-        (["train-skills", "task=bowl", f"data={pick_data}"], "holds task 'pick'"),
-        (["train-skills", "augment=heavy"], "unknown augmentation preset"),
-        (["train-skills", "epochs=0"], "epochs must be >= 1"),
-        (["train-skills", "widht=full"], "unknown config key 'widht'"),
-    ]:
-        assert main(args) == 2, args
-        err = capsys.readouterr().err
-        assert msg in err and "Traceback" not in err, (args, err)
+    assert_cli_errors(
+        capsys,
+        [
+            (["train-skills", f"data={tmp_path / 'none'}"], "no dataset"),
+            (["train-skills", "task=bowl", f"data={pick_data}"], "holds task 'pick'"),
+            (["train-skills", "augment=heavy"], "unknown augmentation preset"),
+            (["train-skills", "epochs=0"], "epochs must be >= 1"),
+            (["train-skills", "widht=full"], "unknown config key 'widht'"),
+        ],
+    )
     out = tmp_path / "aug.png"
     assert main(["augment-preview", f"data={pick_data}", f"out={out}", "rows=2", "samples=3"]) == 0
     assert out.stat().st_size > 1000

@@ -112,48 +112,26 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
             progress,
         ),
     )
-    stage(
-        "train_master",
-        lambda: train_master(
-            cfg_for(
-                TrainMasterConfig,
-                "train_master",
-                task=task,
-                skills=str(skills_dir / "best.pt"),
-                out=str(master_dir),
-                resume=resuming(master_dir / "last.zip"),
-                progress=progress,
-            )
-        ),
-    )
-    stage(
-        "train_master_scripted",
-        lambda: train_master(
-            cfg_for(
-                TrainMasterConfig,
-                "train_master_scripted",
-                task=task,
-                skills="scripted",
-                out=str(scripted_dir),
-                resume=resuming(scripted_dir / "last.zip"),
-                progress=progress,
-            )
-        ),
-    )
-    stage(
-        "train_ppo_flat",
-        lambda: train_master(
-            cfg_for(
-                TrainMasterConfig,
-                "train_ppo_flat",
-                task=task,
-                skills="flat",
-                out=str(ppo_flat_dir),
-                resume=resuming(ppo_flat_dir / "last.zip"),
-                progress=progress,
-            )
-        ),
-    )
+    # The hierarchy with learned skills, with scripted skills, and PPO on low-level actions (ppo-flat).
+    for name, skills, run_dir in (
+        ("train_master", str(skills_dir / "best.pt"), master_dir),
+        ("train_master_scripted", "scripted", scripted_dir),
+        ("train_ppo_flat", "flat", ppo_flat_dir),
+    ):
+        stage(
+            name,
+            lambda n=name, sk=skills, d=run_dir: train_master(
+                cfg_for(
+                    TrainMasterConfig,
+                    n,
+                    task=task,
+                    skills=sk,
+                    out=str(d),
+                    resume=resuming(d / "last.zip"),
+                    progress=progress,
+                )
+            ),
+        )
     agents = {
         "expert": ("expert", ""),
         "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),

@@ -23,7 +23,7 @@ from tqdm import tqdm
 import envs
 from demos.collect import EVAL_SEED_START
 from demos.io import atomic_write_text
-from hrlbc.config import ConfigError, save_config
+from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.evaluate.agents import AGENTS, agent_env_options, make_agent
 
 
@@ -55,10 +55,7 @@ class EvaluateConfig:
     def validate(self) -> None:
         if self.occlude and len(self.occlude) != 2:
             raise ConfigError(f"occlude takes [start, length], got {self.occlude}")
-        if self.episodes < 1:
-            raise ConfigError(f"episodes must be >= 1, got {self.episodes}")
-        if self.workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        require_at_least(self, ("episodes", "workers"))
         if self.agent not in AGENTS:
             raise ConfigError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
         if self.seed_start < EVAL_SEED_START:

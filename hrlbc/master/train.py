@@ -21,7 +21,7 @@ import numpy as np
 import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
-from hrlbc.config import ConfigError, save_config
+from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.master.skill_env import OBS_MODES, FlatEnv, SkillEnv, check_skills_checkpoint
 
 MASTER_FORMAT = "hrlbc-master"
@@ -63,11 +63,10 @@ class TrainMasterConfig:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def validate(self) -> None:
-        if self.n_envs < 1:
-            raise ConfigError(f"n_envs must be >= 1, got {self.n_envs}")
-        for name in ("total_steps", "n_steps", "n_minibatches", "n_epochs", "eval_every", "eval_episodes", "frames"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least(
+            self,
+            ("n_envs", "total_steps", "n_steps", "n_minibatches", "n_epochs", "eval_every", "eval_episodes", "frames"),
+        )
         if self.obs not in OBS_MODES:
             raise ConfigError(f"obs must be one of {OBS_MODES}, got {self.obs!r}")
         if self.features not in ("auto", "cnn", "skill", "mlp"):

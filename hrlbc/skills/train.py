@@ -22,7 +22,7 @@ import envs
 from demos import open_dataset
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write
-from hrlbc.config import ConfigError, save_config
+from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.skills.augment import DepthAugment, load_preset
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
 from hrlbc.skills.model import WIDTHS, SkillNet
@@ -62,9 +62,7 @@ class TrainSkillsConfig:
     resume: bool = field(default=False, metadata={"help": "continue from out/last.pt"})
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "frames", "frame_stride", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least(self, ("epochs", "batch_size", "frames", "frame_stride", "eval_episodes"))
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.width not in WIDTHS:
