@@ -46,11 +46,12 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.05)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tasks", nargs="*", default=list(envs.TASKS))
+    parser.add_argument("--modes", nargs="*", default=["full", "skills"])
     args = parser.parse_args()
     print(f"{'task':<7} {'mode':<7} {'success':>8} {'mean len':>9} {'failures (seeds)':<40} time")
     with mp.get_context("fork").Pool(args.workers) as pool:
         for task in args.tasks:
-            for mode in ("full", "skills"):
+            for mode in args.modes:
                 t0 = time.perf_counter()
                 jobs = [(task, mode, s, args.noise) for s in range(args.seeds)]
                 results = pool.map(run, jobs, chunksize=4)

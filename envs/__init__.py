@@ -40,7 +40,7 @@ import numpy as np
 from envs import skills as skills_module
 from envs.base import ManipulationEnv, TaskSpec
 from envs.skills import Context, Expert, Skill
-from envs.tasks import bowl, pick, stack
+from envs.tasks import bowl, breakfast, pick, stack
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,12 @@ class Task:
 
 TASKS: dict[str, Task] = {
     m.SPEC.name: Task(m.SPEC, env, m)
-    for m, env in ((pick, pick.PickEnv), (bowl, bowl.BowlEnv), (stack, stack.StackEnv))
+    for m, env in (
+        (pick, pick.PickEnv),
+        (bowl, bowl.BowlEnv),
+        (stack, stack.StackEnv),
+        (breakfast, breakfast.BreakfastEnv),
+    )
 }
 
 
@@ -73,7 +78,8 @@ def make_env(task: str, **kwargs) -> ManipulationEnv:
 
 def skill_context(env: ManipulationEnv) -> Context:
     env = env.unwrapped
-    return Context(env.state_layout, env.spec_task.max_linear_speed, env.action_space.shape[0], env.dt)
+    spec = env.spec_task
+    return Context(env.state_layout, spec.max_linear_speed, env.action_space.shape[0], env.dt, spec.max_angular_speed)
 
 
 def make_skills(env: ManipulationEnv) -> list[Skill]:

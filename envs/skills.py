@@ -31,6 +31,7 @@ class Context:
     max_speed: float
     action_dim: int
     dt: float = 0.1
+    max_angular: float = 0.0  # rad/s, tasks with wrist rotation
 
     def parse(self, state: np.ndarray) -> dict[str, np.ndarray]:
         return {k: np.asarray(state[s], dtype=np.float64) for k, s in self.layout.items()}
@@ -53,9 +54,11 @@ class Skill:
         self.velocity = np.zeros(3)
         self.gripper = OPEN
         self.finished = False
+        self.omega: np.ndarray | None = None  # a plan may set the tool angular velocity (rad/s) for this step
 
     def act(self, state: np.ndarray) -> tuple[np.ndarray, bool]:
         s = self.ctx.parse(state)
+        self.omega = None
         if not self.finished:
             target, gripper, self.finished = self.plan(s)
             velocity = self._velocity_towards(s["tcp_pos"], target) if target is not None else np.zeros(3)
@@ -65,6 +68,8 @@ class Skill:
         self.velocity = self._limit_accel(velocity) if not self.finished else np.zeros(3)
         action = np.zeros(self.ctx.action_dim, dtype=np.float32)
         action[:3] = self.velocity
+        if self.ctx.action_dim == 7:  # the task has wrist rotation: pour, or keep the tool pointing down
+            action[3:6] = self.omega if self.omega is not None else level_omega(s["tcp_orn"], self.ctx.max_angular)
         action[-1] = self.gripper
         return action, self.finished
 
@@ -82,6 +87,29 @@ class Skill:
         step = ACCEL * self.ctx.dt
         norm = np.linalg.norm(dv)
         return v if norm <= step else self.velocity + dv * (step / norm)
+
+
+DOWN_INV = (1.0, 0.0, 0.0, 0.0)  # inverse of the tool-down quaternion (pi about x): itself, up to sign
+
+
+def tilt_of(orn: np.ndarray) -> float:
+    """Angle (rad) between an object's z axis (orientation xyzw) and the world up axis."""
+    x, y, z, w = orn
+    up_z = 1 - 2 * (x * x + y * y)
+    return float(np.arccos(np.clip(up_z, -1.0, 1.0)))
+
+
+def level_omega(tcp_orn: np.ndarray, max_angular: float, gain: float = 2.0) -> np.ndarray:
+    """World-frame angular velocity (3,) rad/s turning the tool back to pointing straight down."""
+    import pybullet as pb
+
+    # rotation error e with e * DOWN = current (world frame), as a rotation vector
+    err = pb.multiplyTransforms((0, 0, 0), tcp_orn, (0, 0, 0), DOWN_INV)[1]
+    axis, angle = pb.getAxisAngleFromQuaternion(err)
+    angle = angle if angle <= np.pi else angle - 2 * np.pi
+    omega = -gain * angle * np.asarray(axis)
+    norm = np.linalg.norm(omega)
+    return omega if norm <= max_angular or norm == 0 else omega * (max_angular / norm)
 
 
 def travel_target(tcp: np.ndarray, goal: np.ndarray, tolerance: float = 0.02) -> np.ndarray:
@@ -118,7 +146,7 @@ class Grasp(Skill):
             return None, CLOSE, True
         pos, size = s[f"{self.obj}_pos"], s[f"{self.obj}_size"]
         tcp = s["tcp_pos"]
-        grasp = np.array([pos[0], pos[1], max(pos[2], GRASP_MIN_Z)])
+        grasp = np.array([pos[0], pos[1], self.grasp_height(pos, size)])
         hover = np.array([pos[0], pos[1], pos[2] + size[2] / 2 + ABOVE_CLEARANCE])
         if np.linalg.norm(tcp[:2] - grasp[:2]) > 0.012 and tcp[2] < hover[2] - 0.01:
             # Too low and off-centre: rise first, so the fingers do not land on the object.
@@ -128,6 +156,11 @@ class Grasp(Skill):
         if tcp[2] - grasp[2] > REACHED:
             return grasp, OPEN, False
         return grasp, CLOSE, False
+
+    @staticmethod
+    def grasp_height(pos: np.ndarray, size: np.ndarray) -> float:
+        """tcp height (m) at which the fingers close: the object's centre."""
+        return max(float(pos[2]), GRASP_MIN_Z)
 
 
 class Lift(Skill):

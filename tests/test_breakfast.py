@@ -1,0 +1,119 @@
+"""UR5-Breakfast: physical pouring, sphere retention, success and failure predicates, API, expert."""
+
+import gymnasium as gym
+import numpy as np
+import pybullet as pb
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import envs
+from envs.tasks.breakfast import SPHERES_PER_CUP
+
+
+def _run_skill(env, obs, skill, max_steps=300):
+    skill.reset()
+    for _ in range(max_steps):
+        action, done = skill.act(obs["state"])
+        obs, _, terminated, truncated, info = env.step(action)
+        if done or terminated or truncated:
+            return obs, info
+    raise AssertionError(f"{skill.name} did not finish in {max_steps} steps")
+
+
+def test_registered_and_checkers_pass():
+    env = gym.make("UR5-Breakfast-v0", image_size=32)
+    assert env.action_space.shape == (7,), "linear (3) + wrist angular (3) + gripper"
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
+    env.close()
+
+
+def test_same_seed_same_episode():
+    def rollout():
+        env = envs.make_env("breakfast", image_size=32)
+        obs, _ = env.reset(seed=4)
+        out = [obs["state"]]
+        for t in range(15):
+            obs, *_ = env.step(np.array([0.05, -0.03, 0.02, 0.0, 0.3 * (t > 5), 0.0, 1.0], np.float32))
+            out.append(obs["state"])
+        env.close()
+        return np.stack(out), obs["depth"]
+
+    (a, da), (b, db) = rollout(), rollout()
+    assert np.array_equal(a, b) and np.array_equal(da, db)
+
+
+def test_cup_left_alone_keeps_its_spheres_for_10_seconds():
+    env = envs.make_env("breakfast", depth=False)
+    env.reset(seed=0)
+    for _ in range(100):  # 10 s at 10 Hz
+        _, _, terminated, _, info = env.step(np.zeros(7))
+        assert not terminated, info
+    spheres = env.sphere_positions()
+    for k in range(2):
+        pos, _ = env.object_pose(k)
+        mine = spheres[k * SPHERES_PER_CUP : (k + 1) * SPHERES_PER_CUP]
+        assert np.all(np.linalg.norm(mine[:, :2] - pos[:2], axis=1) < env.object_sizes[k, 0] / 2)
+        assert np.all(mine[:, 2] < pos[2] + env.object_sizes[k, 2] / 2)
+    env.close()
+
+
+def test_tipping_a_full_cup_over_the_bowl_pours_it():
+    env = envs.make_env("breakfast", depth=False)
+    obs, _ = env.reset(seed=1)
+    skills = envs.make_skills(env)
+    assert env.in_bowl(env.sphere_positions()).sum() == 0
+    obs, _ = _run_skill(env, obs, skills[0])  # grasp cup A
+    assert env.robot.attached
+    obs, info = _run_skill(env, obs, skills[2])  # pour
+    for _ in range(10):
+        obs, *_ = env.step(np.r_[np.zeros(6), -1.0])
+    in_bowl = env.in_bowl(env.sphere_positions())
+    assert in_bowl[:SPHERES_PER_CUP].sum() >= SPHERES_PER_CUP - 1, "cup A's spheres went into the bowl"
+    assert in_bowl[SPHERES_PER_CUP:].sum() == 0, "cup B's did not move"
+    env.close()
+
+
+def test_success_false_at_reset_true_with_spheres_in_the_bowl():
+    env = envs.make_env("breakfast", depth=False)
+    env.reset(seed=2)
+    assert not env._success()
+    bowl, _ = env.object_pose(2)
+    bottom = bowl[2] - env.object_sizes[2, 2] / 2
+    for i, body in enumerate(env.spheres):  # a loose heap at the bottom of the bowl
+        angle, r = i * 2.4, 0.01 + 0.004 * (i % 8)
+        pb.resetBasePositionAndOrientation(
+            body,
+            (bowl[0] + r * np.cos(angle), bowl[1] + r * np.sin(angle), bottom + 0.02 + 0.016 * (i // 8)),
+            (0, 0, 0, 1),
+            physicsClientId=env.client,
+        )
+    for _ in range(5):
+        obs, reward, terminated, truncated, info = env.step(np.zeros(7))
+        if terminated:
+            break
+    assert info["is_success"] and terminated and reward == 1.0
+    env.close()
+
+
+def test_knocked_over_cup_is_a_failure():
+    env = envs.make_env("breakfast", depth=False)
+    env.reset(seed=3)
+    pos, _ = env.object_pose(1)
+    env.set_object_pose(1, (pos[0], pos[1], 0.04), pb.getQuaternionFromEuler((np.pi / 2, 0, 0)))
+    _, _, terminated, _, info = env.step(np.zeros(7))
+    assert terminated and info["failure"] in ("cup_fell", "spilled")
+    env.close()
+
+
+def test_expert_pours_both_cups():
+    env = envs.make_env("breakfast", depth=False)
+    obs, _ = env.reset(seed=7)
+    expert = envs.make_expert(env)
+    while True:
+        obs, reward, terminated, truncated, info = env.step(expert.act(obs["state"]))
+        if terminated or truncated:
+            break
+    assert info["is_success"], info
+    assert env.in_bowl(env.sphere_positions()).mean() >= 0.9
+    env.close()
