@@ -204,3 +204,15 @@ def test_occluder_hides_part_of_the_view_only_in_its_window():
             assert np.array_equal(a["state"], b["state"]), "the occluder has no physical effect"
     with pytest.raises(ValueError, match="occlude"):
         envs.make_env("bowl", occlude=(2, 0))
+
+
+def test_bowl_cannot_be_grasped():
+    env = envs.make_env("bowl", depth=False)
+    env.reset(seed=0)
+    bowl, _ = env.object_pose(1)
+    radius = env.object_sizes[1, 0] / 2
+    env.robot.reset(np.array([bowl[0], bowl[1] + radius, bowl[2]]))  # fingers around the bowl's wall
+    for _ in range(5):
+        env.step(np.array([0, 0, 0, -1.0]))
+    assert not env.robot.attached
+    env.close()

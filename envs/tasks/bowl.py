@@ -34,6 +34,9 @@ class BowlEnv(ManipulationEnv):
         self.objects.append(add_container(c, bowl_xy, radius, height, 1.0, random_color(rng)))
         self.object_sizes[:] = [(side,) * 3, (2 * radius, 2 * radius, height)]
 
+    def _graspable(self) -> list[int]:
+        return self.objects[:1]  # the cube: closing on the bowl's wall must not pick the bowl up
+
     def _success(self) -> bool:
         (cube, _), (bowl, _) = self.object_pose(0), self.object_pose(1)
         height = self.object_sizes[1, 2]
