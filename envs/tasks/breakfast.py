@@ -60,7 +60,7 @@ class BreakfastEnv(ManipulationEnv):
     def _build_objects(self, rng: np.random.Generator) -> None:
         c = self.client
         ra, ha = rng.uniform(0.028, 0.032), rng.uniform(0.09, 0.11)  # tall, narrow
-        rb, hb = rng.uniform(0.036, 0.04), rng.uniform(0.06, 0.07)  # short, wide
+        rb, hb = rng.uniform(0.034, 0.037), rng.uniform(0.06, 0.07)  # short, wide (the open hand spans 11 cm)
         rbowl, hbowl = rng.uniform(0.075, 0.085), rng.uniform(0.05, 0.06)
         xy = sample_positions(rng, [ra, rb, rbowl], margin=0.04)
         for (r, h), p, mass in zip(((ra, ha), (rb, hb)), xy[:2], (0.15, 0.15)):
@@ -134,6 +134,17 @@ def tool_tilt(tcp_orn: np.ndarray) -> float:
     return tilt_of(np.array(pb.multiplyTransforms((0, 0, 0), tcp_orn, (0, 0, 0), DOWN_INV)[1]))
 
 
+CARRY_Z = SAFE_Z + 0.05  # tcp height for carrying a cup: its bottom clears the other cup and the bowl
+
+
+def carry_target(tcp: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Carry a cup towards ``target`` (xy) at the carry height, rising straight up first: a diagonal lift
+    from the table sweeps the held cup into whatever stands next to it."""
+    if tcp[2] < CARRY_Z - 0.02:
+        return np.array([tcp[0], tcp[1], CARRY_Z])
+    return np.array([target[0], target[1], CARRY_Z])
+
+
 def _held_cup(s: dict[str, np.ndarray]) -> int | None:
     held = np.nonzero(s["held"] > 0.5)[0]
     return int(held[0]) if len(held) else None
@@ -203,11 +214,8 @@ class Pour(Skill):
                 self.omega = level_omega(s["tcp_orn"], max_w)
             elif np.linalg.norm(goal - mouth) < 0.015:
                 self.phase = "tip"
-            target = (
-                target
-                if np.linalg.norm(goal[:2] - mouth[:2]) < 0.03
-                else np.array([target[0], target[1], max(target[2], SAFE_Z + 0.05)])
-            )
+            if np.linalg.norm(goal[:2] - mouth[:2]) >= 0.03:
+                target = carry_target(tcp, target)
         if self.phase == "tip":
             self.omega = np.array([0.0, max_w, 0.0])
             if tilt >= POUR_TILT:
@@ -247,25 +255,26 @@ class PutDown(Skill):
         goal = np.array([self.spot[0], self.spot[1], size[2] / 2 + 0.005])
         target = tcp + (goal - pos)
         if np.linalg.norm(goal[:2] - pos[:2]) > 0.01:
-            target = np.array([target[0], target[1], max(tcp[2], SAFE_Z + 0.05)])
+            target = carry_target(tcp, target)
         elif abs(goal[2] - pos[2]) < 0.006:
             return target, OPEN, False
         return target, CLOSE, False
 
     @staticmethod
     def _free_spot(s, k: int) -> np.ndarray:
-        """A spot on the table clear of the bowl and the other cup, near where the cup is now."""
+        """A spot on the table beside the bowl, clear of the other cup and of the pouring zone.
+
+        Pours happen from the robot's side of the bowl (-x), so the spot is to the bowl's left or right
+        (+-y), or behind it (+x), never in front where the next pour's cup and wrist pass.
+        """
         pos, _, size = _cup(s, k)
         other, _, osize = _cup(s, 1 - k)
         bowl, bsize = s["bowl_pos"], s["bowl_size"]
         r = size[0] / 2
-        away = pos[:2] - bowl[:2]
-        base = np.arctan2(away[1], away[0]) if np.linalg.norm(away) > 1e-6 else 0.0
-        for delta in np.deg2rad([0, 40, -40, 80, -80, 120, -120, 160, -160, 180]):
-            a = base + delta
-            spot = bowl[:2] + (bsize[0] / 2 + r + 0.05) * np.array([np.cos(a), np.sin(a)])
+        for angle in np.deg2rad([90, -90, 60, -60, 30, -30, 0, 120, -120]):  # 0 = +x, 90 = +y
+            spot = bowl[:2] + (bsize[0] / 2 + r + 0.06) * np.array([np.cos(angle), np.sin(angle)])
             inside = np.all(spot >= PLACEMENT_LOW + r) and np.all(spot <= PLACEMENT_HIGH - r)
-            if inside and np.linalg.norm(spot - other[:2]) > r + osize[0] / 2 + 0.03:
+            if inside and np.linalg.norm(spot - other[:2]) > r + osize[0] / 2 + 0.04:
                 return spot
         return np.clip(pos[:2], PLACEMENT_LOW + r, PLACEMENT_HIGH - r)
 
