@@ -4,14 +4,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_cli_errors
+from conftest import assert_cli_errors, tiny_master_config
 
 import envs
 from demos.collect import record_episode
 from hrlbc.config import ConfigError
 from hrlbc.evaluate.agents import ExpertAgent
 from hrlbc.evaluate.run import EvaluateConfig, evaluate, run_episode, wilson_interval
-from hrlbc.master.train import TrainMasterConfig, train_master
+from hrlbc.master.train import train_master
 
 
 @pytest.mark.parametrize(
@@ -66,21 +66,7 @@ def test_report_schema_and_workers_do_not_matter(tmp_path):
 
 
 def test_master_agent_and_video(tmp_path):
-    m = TrainMasterConfig(
-        task="pick",
-        skills="scripted",
-        obs="depth",
-        image_size=32,
-        out=str(tmp_path / "m"),
-        n_envs=1,
-        n_steps=4,
-        n_minibatches=2,
-        total_steps=4,
-        eval_every=1,
-        eval_episodes=1,
-        progress=False,
-    )
-    best = train_master(m)
+    best = train_master(tiny_master_config(tmp_path / "m"))
     r = evaluate(
         EvaluateConfig(
             task="pick", agent="master", checkpoint=str(best), episodes=2, workers=1, video=1, out=str(tmp_path / "e")
@@ -123,21 +109,7 @@ def test_robustness_options_reach_the_env(tmp_path):
 
 
 def test_ppo_flat_baseline_trains_and_evaluates(tmp_path):
-    m = TrainMasterConfig(
-        task="pick",
-        skills="flat",
-        obs="depth",
-        image_size=32,
-        out=str(tmp_path / "f"),
-        n_envs=2,
-        n_steps=8,
-        n_minibatches=2,
-        total_steps=16,
-        eval_every=1,
-        eval_episodes=1,
-        progress=False,
-    )
-    best = train_master(m)
+    best = train_master(tiny_master_config(tmp_path / "f", skills="flat", n_envs=2, n_steps=8, total_steps=16))
     r = evaluate(
         EvaluateConfig(
             task="pick", agent="ppo-flat", checkpoint=str(best), episodes=1, workers=1, out=str(tmp_path / "e")
