@@ -46,16 +46,17 @@ class CollectConfig:
     overwrite: bool = field(default=False, metadata={"help": "replace an existing store at out"})
 
     def validate(self) -> None:
-        Bad = DatasetError
         for name in ("episodes", "workers", "cameras", "image_size", "chunk_frames"):
             if getattr(self, name) < 1:
-                raise Bad(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise DatasetError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mode not in ("skills", "full"):
-            raise Bad(f"mode must be 'skills' or 'full', got {self.mode!r}")
+            raise DatasetError(f"mode must be 'skills' or 'full', got {self.mode!r}")
         if self.noise < 0 or self.hold_max < 0:
-            raise Bad("noise and hold_max must be >= 0")
+            raise DatasetError("noise and hold_max must be >= 0")
         if self.seed + self.episodes > VALIDATION_SEED_START:
-            raise Bad(f"collection seeds must stay below {VALIDATION_SEED_START} (reserved for validation/evaluation)")
+            raise DatasetError(
+                f"collection seeds must stay below {VALIDATION_SEED_START} (reserved for validation/evaluation)"
+            )
 
     def env_options(self) -> dict[str, Any]:
         return {
