@@ -44,3 +44,21 @@ def test_every_subcommand_has_help():
     for cmd in ("envs", "render"):
         result = subprocess.run([sys.executable, "-m", "hrlbc.cli", cmd, "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "usage: hrlbc" in result.stdout
+
+
+@pytest.mark.parametrize("task", ["pick", "bowl", "stack", "breakfast"])
+def test_every_task_resolves_every_stage_config(task):
+    import envs
+    from demos.collect import CollectConfig
+    from hrlbc.config import resolve
+    from hrlbc.master.train import TrainMasterConfig
+    from hrlbc.skills.train import TrainSkillsConfig
+
+    assert task in envs.TASKS
+    for schema, section in (
+        (CollectConfig, "collect"),
+        (TrainSkillsConfig, "train_skills"),
+        (TrainMasterConfig, "train_master"),
+    ):
+        cfg = resolve(schema, [f"task={task}"], section=section)
+        assert cfg.task == task and task in cfg.out
