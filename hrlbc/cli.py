@@ -13,6 +13,7 @@ problem and exits with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +24,16 @@ from hrlbc.config import ConfigError, field_help, resolve
 @dataclass(frozen=True)
 class Command:
     help: str
-    schema: type | None  # config dataclass, or None for commands without arguments
+    schema: str | None  # "module:ConfigDataclass", imported only when the command runs (torch is slow to import)
     run: Callable
     section: str | None = None  # section of configs/tasks/<task>.yaml merged under the overrides
     positional: tuple[str, ...] = ()  # keys that leading words without '=' fill, in order
+
+    def schema_class(self) -> type | None:
+        if self.schema is None:
+            return None
+        module, name = self.schema.split(":")
+        return getattr(importlib.import_module(module), name)
 
 
 def _envs(_cfg) -> None:
@@ -114,54 +121,50 @@ def _reproduce(cfg) -> None:
 
 
 def _commands() -> dict[str, Command]:
-    from demos.collect import CollectConfig
-    from hrlbc.evaluate.reproduce import ReproduceConfig
-    from hrlbc.evaluate.run import EvaluateConfig
-    from hrlbc.master.train import TrainMasterConfig
-    from hrlbc.render import RenderConfig
-    from hrlbc.skills.preview import PreviewConfig
-    from hrlbc.skills.train import TrainSkillsConfig
-
     return {
         "envs": Command("list the tasks, their skills, timescales and episode limits", None, _envs),
-        "render": Command("save a picture of a task scene: RGB, depth and segmentation", RenderConfig, _render),
+        "render": Command(
+            "save a picture of a task scene: RGB, depth and segmentation", "hrlbc.render:RenderConfig", _render
+        ),
         "collect": Command(
             "record scripted demonstrations into a zarr store (parallel, resumable)",
-            CollectConfig,
+            "demos.collect:CollectConfig",
             _collect,
             section="collect",
         ),
         "demos": Command(
             "inspect a dataset: 'demos info PATH', 'demos video PATH episode=3 out=ep3.mp4'",
-            DemosConfig,
+            "hrlbc.cli:DemosConfig",
             _demos,
             positional=("action", "path"),
         ),
         "train-skills": Command(
             "behavior-clone the task's skills from a dataset (ResNet + FiLM)",
-            TrainSkillsConfig,
+            "hrlbc.skills.train:TrainSkillsConfig",
             _train_skills,
             section="train_skills",
         ),
         "train-master": Command(
             "train the PPO master that picks skills (stable-baselines3)",
-            TrainMasterConfig,
+            "hrlbc.master.train:TrainMasterConfig",
             _train_master,
             section="train_master",
         ),
         "evaluate": Command(
             "success rate of an agent on held-out seeds, with a Wilson interval (JSON + Markdown)",
-            EvaluateConfig,
+            "hrlbc.evaluate.run:EvaluateConfig",
             _evaluate,
             section="evaluate",
         ),
         "reproduce": Command(
             "the whole pipeline, stage by stage (resumable), to one results table and chart",
-            ReproduceConfig,
+            "hrlbc.evaluate.reproduce:ReproduceConfig",
             _reproduce,
         ),
         "augment-preview": Command(
-            "grid of original vs augmented depth frames from a dataset", PreviewConfig, _augment_preview
+            "grid of original vs augmented depth frames from a dataset",
+            "hrlbc.skills.preview:PreviewConfig",
+            _augment_preview,
         ),
     }
 
@@ -173,7 +176,8 @@ def _epilog(schema: type | None) -> str:
     return "config keys (key=value, defaults shown):\n" + "\n".join(rows)
 
 
-def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
+def build_parser(commands: dict[str, Command], wanted: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``wanted``'s help lists its config keys (that needs its schema imported)."""
     parser = argparse.ArgumentParser(
         prog="hrlbc",
         description="Hierarchical robot manipulation: learning to combine primitive skills (RLBC).",
@@ -184,7 +188,7 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
             name,
             help=cmd.help,
             description=cmd.help,
-            epilog=_epilog(cmd.schema),
+            epilog=_epilog(cmd.schema_class()) if name == wanted else "",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -203,19 +207,22 @@ def _positional(args: list[str], keys: tuple[str, ...]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     commands = _commands()
-    parser = build_parser(commands)
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(commands, wanted)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     cmd = commands[args.command]
     try:
-        if cmd.schema is None:
+        schema = cmd.schema_class()
+        if schema is None:
             if args.overrides:
                 raise ConfigError(f"'hrlbc {args.command}' takes no arguments")
             cfg = None
         else:
-            cfg = resolve(cmd.schema, _positional(args.overrides, cmd.positional), section=cmd.section)
+            cfg = resolve(schema, _positional(args.overrides, cmd.positional), section=cmd.section)
         cmd.run(cfg)
     except (
         ValueError,

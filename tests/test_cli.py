@@ -41,9 +41,21 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
 
 
 def test_every_subcommand_has_help():
-    for cmd in ("envs", "render"):
+    for cmd in (
+        "envs",
+        "render",
+        "collect",
+        "demos",
+        "train-skills",
+        "train-master",
+        "evaluate",
+        "reproduce",
+        "augment-preview",
+    ):
         result = subprocess.run([sys.executable, "-m", "hrlbc.cli", cmd, "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "usage: hrlbc" in result.stdout
+        if cmd != "envs":
+            assert "config keys (key=value, defaults shown)" in result.stdout, cmd
 
 
 @pytest.mark.parametrize("task", ["pick", "bowl", "stack", "breakfast"])
