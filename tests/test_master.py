@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_cli_errors
+from conftest import assert_cli_errors, tiny_master_config
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -97,48 +97,21 @@ def test_ppo_learns_the_skill_order_well_above_random(tmp_path):
 
 
 def test_learned_skills_end_to_end_with_skill_features_and_resume(tiny_skills, tmp_path):
-    base = dict(
-        task="pick",
-        skills=str(tiny_skills["pick"]),
-        obs="depth",
-        features="skill",
-        image_size=32,
-        out=str(tmp_path / "m"),
-        n_envs=1,
-        n_steps=8,
-        n_minibatches=2,
-        timescale=4,
-        eval_every=1,
-        eval_episodes=1,
-        progress=False,
-    )
-    train_master(TrainMasterConfig(**base, total_steps=8))
+    kw = dict(skills=str(tiny_skills["pick"]), features="skill", n_steps=8, timescale=4)
+    train_master(tiny_master_config(tmp_path / "m", total_steps=8, **kw))
     first = json.loads((tmp_path / "m" / "history.json").read_text())
-    train_master(TrainMasterConfig(**base, total_steps=16, resume=True))
+    train_master(tiny_master_config(tmp_path / "m", total_steps=16, resume=True, **kw))
     history = json.loads((tmp_path / "m" / "history.json").read_text())
     assert len(history) == len(first) + 1 and history[-1]["master_steps"] == 16
     assert history[-1]["env_steps"] > first[-1]["env_steps"]
     for name in ("best.zip", "last.zip", "config.yaml", "master.json", "learning_curve.png"):
         assert (tmp_path / "m" / name).is_file(), name
-    assert main(["train-master", *[f"{k}={v}" for k, v in base.items()], "total_steps=8"]) == 2  # run exists
+    args = [f"{k}={v}" for k, v in kw.items()] + [f"out={tmp_path / 'm'}", "task=pick", "image_size=32"]
+    assert main(["train-master", *args]) == 2  # the run exists and resume=true was not given
 
 
 def test_cnn_features_on_depth(tmp_path):
-    cfg = TrainMasterConfig(
-        task="pick",
-        skills="scripted",
-        obs="depth",
-        image_size=32,
-        out=str(tmp_path / "c"),
-        n_envs=2,
-        n_steps=4,
-        n_minibatches=2,
-        timescale=3,
-        total_steps=8,
-        eval_every=1,
-        eval_episodes=1,
-        progress=False,
-    )
+    cfg = tiny_master_config(tmp_path / "c", n_envs=2, timescale=3, total_steps=8)
     assert train_master(cfg).is_file()
 
 
