@@ -73,45 +73,26 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     data_skills, data_full = out / "data_skills", out / "data_full"
     skills_dir, flat_dir = out / "skills", out / "flat_bc"
     master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
-    stage(
-        "collect_skills",
-        lambda: collect(
-            cfg_for(CollectConfig, "collect_skills", task=task, mode="skills", out=str(data_skills)), progress
-        ),
-    )
-    stage(
-        "collect_full",
-        lambda: collect(cfg_for(CollectConfig, "collect_full", task=task, mode="full", out=str(data_full)), progress),
-    )
-    stage(
-        "train_skills",
-        lambda: train_skills(
-            cfg_for(
-                TrainSkillsConfig,
-                "train_skills",
-                task=task,
-                data=str(data_skills),
-                out=str(skills_dir),
-                resume=resuming(skills_dir / "last.pt"),
+    # Skill data (random skill sequences) and full-task expert data (for flat BC).
+    for name, mode, data in (("collect_skills", "skills", data_skills), ("collect_full", "full", data_full)):
+        stage(
+            name,
+            lambda n=name, m=mode, d=data: collect(cfg_for(CollectConfig, n, task=task, mode=m, out=str(d)), progress),
+        )
+    # The FiLM skills on skill data, and flat BC (one policy, no skill input) on full-task data.
+    for name, data, run_dir, flat in (
+        ("train_skills", data_skills, skills_dir, False),
+        ("train_flat_bc", data_full, flat_dir, True),
+    ):
+        stage(
+            name,
+            lambda n=name, d=data, r=run_dir, f=flat: train_skills(
+                cfg_for(
+                    TrainSkillsConfig, n, task=task, data=str(d), out=str(r), flat=f, resume=resuming(r / "last.pt")
+                ),
+                progress,
             ),
-            progress,
-        ),
-    )
-    stage(
-        "train_flat_bc",
-        lambda: train_skills(
-            cfg_for(
-                TrainSkillsConfig,
-                "train_flat_bc",
-                task=task,
-                data=str(data_full),
-                out=str(flat_dir),
-                flat=True,
-                resume=resuming(flat_dir / "last.pt"),
-            ),
-            progress,
-        ),
-    )
+        )
     # The hierarchy with learned skills, with scripted skills, and PPO on low-level actions (ppo-flat).
     for name, skills, run_dir in (
         ("train_master", str(skills_dir / "best.pt"), master_dir),
