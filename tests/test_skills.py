@@ -55,6 +55,36 @@ def test_model_shapes_and_film(width):
     assert flat(x)[0].shape == (5, 4, 3)
 
 
+def test_keypoint_pooling_reports_where_features_are():
+    net = SkillNet(n_skills=3, vel_dim=3, n_offsets=4, pool="keypoints")
+    vel, logits = net(torch.rand(2, 3, 64, 64), torch.tensor([0, 2]))
+    assert vel.shape == (2, 4, 3) and logits.shape == (2, 4, 2)
+    maps = torch.zeros(1, net.feature_dim, 4, 4)
+    maps[0, :, 3, 0] = 50.0  # all activation in the bottom-left cell
+    torch.nn.init.ones_(net.keypoints.weight)
+    points = net.pool(maps).view(-1, 2)  # (keypoints, (x, y)) in [-1, 1]
+    assert torch.allclose(points, torch.tensor([-1.0, 1.0]).expand_as(points), atol=1e-3)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        SkillNet(n_skills=3, vel_dim=3, n_offsets=4, pool="max")
+
+
+def test_ema_averages_weights_and_batchnorm_statistics():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    ema = train_module.ema_model(net, decay=0.9)
+    first = net[0].weight.detach().clone()
+    net.train()
+    for _ in range(30):
+        with torch.no_grad():
+            net[0].weight.add_(0.1)
+        net(torch.randn(16, 4) + 3.0)  # moves the BatchNorm running mean towards the inputs' mean
+        ema.update_parameters(net)
+    avg, cur = ema.module[0].weight, net[0].weight
+    assert (avg > first).all() and (avg < cur).all(), "the average lags behind the latest weights"
+    assert not torch.allclose(ema.module[1].running_mean, net[1].running_mean), "statistics are averaged"
+    assert ema.module[1].num_batches_tracked == net[1].num_batches_tracked == 30
+
+
 def test_targets_respect_offsets_segments_and_lookahead(pick_data):
     ds = open_dataset(pick_data)
     t = build_targets(ds, 3, (1, 10), lookahead=5)
@@ -114,6 +144,8 @@ def test_tiny_training_checkpoints_resumes_exactly_and_acts(pick_data, tmp_path)
         assert (tmp_path / "b" / name).is_file(), name
     assert list((tmp_path / "b" / "tb").iterdir()), "TensorBoard events written"
     assert straight.is_file() and resumed.is_file()
+    trained = b["train_state"]["model"]
+    assert any(not torch.equal(b["state_dict"][k], trained[k]) for k in trained), "the policy is the EMA"
     policy = SkillPolicy.load(resumed)
     env = envs.make_env("pick", image_size=32)
     obs, _ = env.reset(seed=0)
@@ -183,6 +215,8 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "augment=heavy"], "unknown augmentation preset"),
             (["train-skills", "epochs=0"], "epochs must be >= 1"),
             (["train-skills", "widht=full"], "unknown config key 'widht'"),
+            (["train-skills", "pool=max"], "pool must be one of"),
+            (["train-skills", "ema=1.5"], "ema must be in [0, 1)"),
         ],
     )
     out = tmp_path / "aug.png"

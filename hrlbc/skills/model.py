@@ -5,6 +5,10 @@ Trunk: 7x7/2 stem (64 channels) + max-pool, then four stages of two torchvision 
 widths 32-64-128-256 (``narrow``, RLBC's reference) or 64-128-256-512 (``full``, ResNet-18).
 FiLM: a one-hot skill id -> linear -> per-stage (gamma, beta), applied as ``x * (1 + gamma) + beta``
 after each stage, so one network serves all skills. ``film=False`` gives the flat-BC network.
+Pooling of the last feature map: ``avg`` (global average, ResNet's) or ``keypoints`` (a spatial
+softmax, as in robomimic: ``n`` learned keypoints, each the expected image position (x, y) in [-1, 1]
+of a softmax over one 1x1-conv channel). Average pooling keeps *what* is seen and loses *where*;
+keypoints keep where, which is what a reaching policy needs from a small image.
 Heads, for each action offset: normalised velocities (``vel_dim``) and 2 gripper logits
 (0 = close, 1 = open).
 """
@@ -16,6 +20,8 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
 WIDTHS = {"narrow": (32, 64, 128, 256), "full": (64, 128, 256, 512)}
+POOLS = ("avg", "keypoints")
+KEYPOINTS = 32
 
 
 def _stage(inplanes: int, planes: int, stride: int) -> nn.Sequential:
@@ -36,10 +42,13 @@ class SkillNet(nn.Module):
         frames: int = 3,
         width: str = "narrow",
         film: bool = True,
+        pool: str = "avg",
     ) -> None:
         super().__init__()
         if width not in WIDTHS:
             raise ValueError(f"width must be one of {list(WIDTHS)}, got {width!r}")
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
         widths = WIDTHS[width]
         self.n_skills, self.vel_dim, self.n_offsets, self.film_enabled = n_skills, vel_dim, n_offsets, film
         self.stem = nn.Sequential(
@@ -59,8 +68,10 @@ class SkillNet(nn.Module):
             nn.init.zeros_(self.film.weight)  # start as the identity modulation
             nn.init.zeros_(self.film.bias)
         self.feature_dim = widths[-1]
+        self.keypoints = nn.Conv2d(widths[-1], KEYPOINTS, kernel_size=1) if pool == "keypoints" else None
+        pooled = 2 * KEYPOINTS if self.keypoints is not None else widths[-1]
         self.head = nn.Sequential(
-            nn.Linear(widths[-1], 256), nn.ReLU(inplace=True), nn.Linear(256, n_offsets * (vel_dim + 2))
+            nn.Linear(pooled, 256), nn.ReLU(inplace=True), nn.Linear(256, n_offsets * (vel_dim + 2))
         )
 
     def features(self, depth: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
@@ -80,6 +91,19 @@ class SkillNet(nn.Module):
 
     def forward(self, depth: torch.Tensor, skill: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (velocities (B, n_offsets, vel_dim) normalised, gripper logits (B, n_offsets, 2))."""
-        x = self.features(depth, skill).mean(dim=(2, 3))
+        x = self.pool(self.features(depth, skill))
         out = self.head(x).view(-1, self.n_offsets, self.vel_dim + 2)
         return out[..., : self.vel_dim], out[..., self.vel_dim :]
+
+    def pool(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) feature maps -> (B, D) pooled features (see the module docstring)."""
+        if self.keypoints is None:
+            return maps.mean(dim=(2, 3))
+        logits = self.keypoints(maps).flatten(2).float()  # (B, n, h*w); softmax in fp32 under autocast
+        attention = torch.softmax(logits, dim=-1)
+        h, w = maps.shape[-2:]
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1, 1, h, device=maps.device), torch.linspace(-1, 1, w, device=maps.device), indexing="ij"
+        )
+        grid = torch.stack([xs.flatten(), ys.flatten()], dim=1)  # (h*w, 2)
+        return (attention @ grid).flatten(1).to(maps.dtype)  # (B, 2n): expected (x, y) per keypoint

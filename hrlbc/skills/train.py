@@ -25,7 +25,7 @@ from demos.io import atomic_write
 from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.skills.augment import DepthAugment, load_preset
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
-from hrlbc.skills.model import WIDTHS, SkillNet
+from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
 from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint
 from hrlbc.skills.rollout import run_skill_sequence
 
@@ -39,6 +39,8 @@ class TrainSkillsConfig:
     batch_size: int = field(default=64, metadata={"help": "batch size"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
     width: str = field(default="narrow", metadata={"help": "ResNet-18 widths: narrow (32-256) or full (64-512)"})
+    pool: str = field(default="avg", metadata={"help": "last feature map pooling: avg or keypoints (spatial softmax)"})
+    ema: float = field(default=0.999, metadata={"help": "decay of the weight average the policy uses (0 = off)"})
     frames: int = field(default=3, metadata={"help": "stacked depth frames K"})
     frame_stride: int = field(default=1, metadata={"help": "steps between stacked frames"})
     action_offsets: list[int] = field(
@@ -67,6 +69,10 @@ class TrainSkillsConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.width not in WIDTHS:
             raise ConfigError(f"width must be one of {list(WIDTHS)}, got {self.width!r}")
+        if self.pool not in POOLS:
+            raise ConfigError(f"pool must be one of {list(POOLS)}, got {self.pool!r}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
         if not self.action_offsets or min(self.action_offsets) < 1:
             raise ConfigError(f"action_offsets must be >= 1, got {self.action_offsets}")
         if not 0 <= self.val_fraction < 1:
@@ -187,9 +193,14 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         frames=cfg.frames,
         width=cfg.width,
         film=not cfg.flat,
+        pool=cfg.pool,
     )
     model = SkillNet(**model_args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # The policy is the exponential moving average of the weights: single SGD iterates of a BC net
+    # differ a lot in closed loop (success jumps between epochs); their average does not.
+    ema = ema_model(model, cfg.ema) if cfg.ema > 0 else None
+    policy_net = ema.module if ema is not None else model
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     meta = {
@@ -228,7 +239,9 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         ckpt = load_checkpoint(last_path, device)
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
             raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(ckpt["train_state"]["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["train_state"]["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
         samples_seen, wall = ckpt["samples_seen"], ckpt["wall_s"]
@@ -282,6 +295,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if ema is not None:
+                ema.update_parameters(model)
             losses.append(loss.item())
             samples_seen += len(batch["skill"])
             bar.update(len(batch["skill"]))
@@ -289,13 +304,13 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         bar.close()
         del loader
 
-        # ---------------------------------------------------- validation
-        model.eval()
+        # ------------------------------------- validation (of the policy weights)
+        policy_net.eval()
         per_skill_sum, per_skill_n = np.zeros(len(spec.skills)), np.zeros(len(spec.skills))
         with torch.no_grad():
             for idx in val_batches:
                 batch = {k: v.to(device) for k, v in val_set[idx].items()}
-                _, per_sample = bc_loss(model, batch, cfg.gripper_weight, cfg.flat)
+                _, per_sample = bc_loss(policy_net, batch, cfg.gripper_weight, cfg.flat)
                 skills = batch["skill"].cpu().numpy()
                 np.add.at(per_skill_sum, skills, per_sample.float().cpu().numpy())
                 np.add.at(per_skill_n, skills, 1)
@@ -303,7 +318,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         per_skill = (per_skill_sum / np.maximum(per_skill_n, 1)).tolist()
         success = None
         if env is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            success = closed_loop_success(model, meta, cfg, env, cfg.eval_episodes)
+            success = closed_loop_success(policy_net, meta, cfg, env, cfg.eval_episodes)
         wall += time.perf_counter() - t0
         for key, value in (
             ("epoch", epoch + 1),
@@ -333,7 +348,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
             best = {"success": -1.0 if success is None else success, "val_loss": val_loss, "epoch": epoch + 1}
         payload = {
             **meta,
-            "state_dict": model.state_dict(),
+            "state_dict": policy_net.state_dict(),  # what SkillPolicy runs
+            "train_state": {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None},
             "optimizer": optimizer.state_dict(),
             "epoch": epoch,
             "history": history,
@@ -352,6 +368,25 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         env.close()
     plot_curves(history, out / "curves.png", f"{spec.env_id} skills ({cfg.width}, augment={cfg.augment})")
     return out / "best.pt"
+
+
+def ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """Exponential moving average of ``model``'s parameters and BatchNorm statistics.
+
+    The statistics are averaged too, so they match the averaged weights rather than the latest ones.
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so short runs are
+    not dominated by the random initial weights.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():  # the tensors come grouped by dtype: batch counters
+            torch._foreach_copy_(averaged, current)
+            return
+        n = float(n_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
