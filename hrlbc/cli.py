@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     cmd = commands[args.command]
+    if not sys.stderr.isatty():
+        # Logs (nohup, CI, tee) get a progress line every 30 s, not one per update; TQDM_MININTERVAL wins.
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     try:
         schema = cmd.schema_class()
         if schema is None:

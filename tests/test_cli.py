@@ -1,5 +1,6 @@
 """The hrlbc command line: help, listing, rendering, and one-line errors for bad input."""
 
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,13 @@ def test_every_task_resolves_every_stage_config(task):
     ):
         cfg = resolve(schema, [f"task={task}"], section=section)
         assert cfg.task == task and task in cfg.out
+
+
+def test_progress_bars_are_throttled_in_logs(capsys, monkeypatch):
+    """stderr is not a terminal here (as under nohup or CI): tqdm redraws at most every 30 s."""
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    assert main(["envs"]) == 0
+    assert os.environ["TQDM_MININTERVAL"] == "30"
+    from tqdm import tqdm
+
+    assert tqdm(total=1, disable=False).mininterval == 30
