@@ -204,6 +204,9 @@ def test_bad_inputs_fail_before_training(pick_data, tmp_path):
         train_skills(tiny(pick_data, tmp_path / "o5"))
     with pytest.raises(ConfigError, match="resume=true but"):
         train_skills(tiny(pick_data, tmp_path / "o6", resume=True))
+    train_skills(tiny(pick_data, tmp_path / "o7", max_batches=1, eval_every=0, ema=0.0), progress=False)
+    with pytest.raises(ConfigError, match="without the weight average"):
+        train_skills(tiny(pick_data, tmp_path / "o7", epochs=3, resume=True))
 
 
 def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):

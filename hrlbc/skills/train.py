@@ -239,6 +239,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         ckpt = load_checkpoint(last_path, device)
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
             raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
+        if "train_state" not in ckpt or (ema is not None) != (ckpt["train_state"]["ema"] is not None):
+            raise ConfigError(f"{last_path} was written without the weight average ema={cfg.ema} needs; cannot resume")
         model.load_state_dict(ckpt["train_state"]["model"])
         if ema is not None:
             ema.load_state_dict(ckpt["train_state"]["ema"])
