@@ -99,7 +99,8 @@ def test_targets_respect_offsets_segments_and_lookahead(pick_data):
         while seg_end + 1 < end and skill[seg_end + 1] == skill[i]:
             seg_end += 1
         assert np.allclose(vel[i, 1], actions[min(j, seg_end), :3], atol=1e-5)
-        assert t.gripper[i, 0] == int(actions[min(i + 5, seg_end), 3] > 0)
+        opened = actions[i, 3] > 0 and actions[min(i + 5, seg_end), 3] > 0  # closing early, opening on time
+        assert t.gripper[i, 0] == int(opened)
 
 
 def test_overfits_a_handful_of_frames(pick_data):

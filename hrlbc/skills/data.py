@@ -4,7 +4,8 @@ A sample for frame ``t``: the K stacked depth frames ``t-(K-1)s .. t`` of one ca
 before the episode start repeat the first one), its skill id, and the targets: the clean expert
 velocities at each action offset (offset 1 = the action executed now, 10 = nine steps later, ...,
 clamped to the end of the current skill segment, whose skill the network is conditioned on) and the
-gripper class looked ``gripper_lookahead`` steps ahead ("early closing", RLBC).
+gripper class: closed if the expert closes now or within ``gripper_lookahead`` steps ("early
+closing", RLBC), open only when the expert opens (no early opening).
 
 Frames come from RAM when the arrays fit in ``cache_gb``; otherwise from zarr through a small cache
 of decoded chunks, with a sampler that shuffles blocks of consecutive chunks so each chunk is
@@ -57,8 +58,10 @@ def build_targets(
     ref = vel if stats_frames is None else vel[stats_frames]
     mean, std = ref.mean(0), ref.std(0) + 1e-6
     velocity = ((vel[idx] - mean) / std).astype(np.float32)
+    # Close early (the fingers take time to close; RLBC's "early closing") but open on time: an
+    # anticipated opening drops the held object while it is still moving (cm short of the target).
     grip_idx = np.minimum(idx + lookahead, seg_end[:, None] - 1)
-    gripper = (actions[grip_idx, -1] > 0).astype(np.int64)
+    gripper = ((actions[idx, -1] > 0) & (actions[grip_idx, -1] > 0)).astype(np.int64)
     return Targets(skill, episode, starts, velocity, gripper, mean.astype(np.float32), std.astype(np.float32))
 
 
