@@ -207,6 +207,10 @@ def _positional(args: list[str], keys: tuple[str, ...]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not sys.stderr.isatty():
+        # Logs (nohup, CI, tee) get a progress line every 30 s, not one per update; TQDM_MININTERVAL wins.
+        # Set before any command module (and so tqdm, which reads it at import) is imported.
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     commands = _commands()
     argv = sys.argv[1:] if argv is None else argv
     wanted = next((a for a in argv if not a.startswith("-")), None)
@@ -216,9 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     cmd = commands[args.command]
-    if not sys.stderr.isatty():
-        # Logs (nohup, CI, tee) get a progress line every 30 s, not one per update; TQDM_MININTERVAL wins.
-        os.environ.setdefault("TQDM_MININTERVAL", "30")
     try:
         schema = cmd.schema_class()
         if schema is None:

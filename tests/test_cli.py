@@ -83,7 +83,10 @@ def test_progress_bars_are_throttled_in_logs():
     A fresh process: tqdm reads its TQDM_* defaults when first imported, which the CLI lets happen
     only after it has set them.
     """
-    code = "from hrlbc.cli import main; main(['envs']); from tqdm import tqdm; print(tqdm(total=1).mininterval)"
+    code = (
+        "from hrlbc.cli import main; main(['train-skills', 'epochs=0']); "  # its schema module imports tqdm
+        "from tqdm import tqdm; print(tqdm(total=1).mininterval)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TQDM_MININTERVAL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip().splitlines()[-1] == "30.0"
