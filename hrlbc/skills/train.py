@@ -139,7 +139,6 @@ def closed_loop_success(model, ckpt_meta, cfg, env, episodes: int) -> float:
     sequence, timescale = ([0], spec.max_episode_steps) if cfg.flat else (list(spec.expert_order), spec.timescale)
     seeds = range(VALIDATION_SEED_START, VALIDATION_SEED_START + episodes)
     results = [run_skill_sequence(env, policy.act, sequence, s, timescale, on_reset=policy.reset) for s in seeds]
-    model.train()
     return float(np.mean([r["success"] for r in results]))
 
 
@@ -239,11 +238,15 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         ckpt = load_checkpoint(last_path, device)
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
             raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
-        if "train_state" not in ckpt or (ema is not None) != (ckpt["train_state"]["ema"] is not None):
+        state = ckpt.get("train_state")
+        if state is None or (ema is not None) != (state["ema_updates"] is not None):
             raise ConfigError(f"{last_path} was written without the weight average ema={cfg.ema} needs; cannot resume")
-        model.load_state_dict(ckpt["train_state"]["model"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["train_state"]["ema"])
+        if ema is None:
+            model.load_state_dict(ckpt["state_dict"])
+        else:  # "state_dict" holds the average, "train_state" the raw weights and the update count
+            model.load_state_dict(state["model"])
+            ema.module.load_state_dict(ckpt["state_dict"])
+            ema.n_averaged.fill_(state["ema_updates"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
         samples_seen, wall = ckpt["samples_seen"], ckpt["wall_s"]
@@ -351,7 +354,10 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         payload = {
             **meta,
             "state_dict": policy_net.state_dict(),  # what SkillPolicy runs
-            "train_state": {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None},
+            "train_state": {  # what resume needs beyond the policy weights (with ema=0 they are the raw ones)
+                "model": model.state_dict() if ema is not None else None,
+                "ema_updates": int(ema.n_averaged) if ema is not None else None,
+            },
             "optimizer": optimizer.state_dict(),
             "epoch": epoch,
             "history": history,
