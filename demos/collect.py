@@ -246,7 +246,8 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
             successes += episode["success"]
             frames += len(ep_frames["action"])
             elapsed = time.perf_counter() - start
-            bar.set_postfix(frames_s=f"{frames / elapsed:.0f}", success=f"{successes / writer.num_episodes:.0%}")
+            rate = successes / writer.num_episodes
+            bar.set_postfix(frames_s=f"{frames / elapsed:.0f}", success=f"{rate:.0%}", refresh=False)
             bar.update(1)
     finally:
         bar.close()

@@ -98,7 +98,7 @@ class ManipulationEnv(gym.Env):
             raise ValueError(f"occlude must be (start step >= 0, length >= 1), got {occlude!r}")
         if occlude is not None and not depth:
             raise ValueError("occlude needs the camera: depth=False turns it off")
-        self.perturb_step = int(perturb_step)
+        self.default_perturb_step = self.perturb_step = int(perturb_step)
         self.occlude = tuple(int(x) for x in occlude) if occlude is not None else None
         self.perturbed = False
         self.substeps = PHYSICS_HZ // CONTROL_HZ
@@ -153,8 +153,16 @@ class ManipulationEnv(gym.Env):
 
     # -------------------------------------------------------------- episode
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Rebuild the scene from scratch (bit-identical episodes for the same seed)."""
+        """Rebuild the scene from scratch (bit-identical episodes for the same seed).
+
+        ``options={"perturb_step": N}`` perturbs this episode at step N (0: not at all) instead of at
+        the constructor's ``perturb_step``; robustness training draws it per episode.
+        """
         super().reset(seed=seed)
+        step = (options or {}).get("perturb_step", self.default_perturb_step)
+        if not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"perturb_step must be an integer >= 0 (0 = off), got {step!r}")
+        self.perturb_step = int(step)
         rng = self.np_random
         c = self.client
         pb.resetSimulation(physicsClientId=c)

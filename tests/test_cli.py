@@ -90,3 +90,13 @@ def test_progress_bars_are_throttled_in_logs():
     env = {k: v for k, v in os.environ.items() if k != "TQDM_MININTERVAL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip().splitlines()[-1] == "30.0"
+
+
+def test_a_logged_run_redraws_its_bar_only_at_the_start_and_the_end(tmp_path):
+    """What a log shows: no per-update redraws (``set_postfix`` must not force one either)."""
+    args = ["collect", "task=pick", "episodes=6", "workers=1", "image_size=32", f"out={tmp_path / 'd'}"]
+    code = f"import sys; from hrlbc.cli import main; sys.exit(main({args!r}))"
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_MININTERVAL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    draws = [line for line in out.stderr.splitlines() if "collect pick" in line]  # text mode: \r -> \n
+    assert 1 <= len(draws) <= 3, out.stderr

@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
+import pybullet as pb
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -187,6 +188,17 @@ def test_perturb_knocks_the_held_cube_out():
     assert not plain[-1][2]["perturbed"] and plain[-1][2]["is_success"]
 
 
+def test_the_perturbation_step_can_be_chosen_per_episode():
+    env = envs.make_env("pick", depth=False, perturb_step=3)
+    for options, expected in [({"perturb_step": 5}, 5), (None, 3), ({"perturb_step": 0}, None)]:
+        env.reset(seed=1, options=options)
+        first = next((t for t in range(1, 9) if env.step(np.zeros(4))[-1]["perturbed"]), None)
+        assert first == expected, options
+    with pytest.raises(ValueError, match="perturb_step must be an integer >= 0"):
+        env.reset(seed=1, options={"perturb_step": -2})
+    env.close()
+
+
 def test_occluder_hides_part_of_the_view_only_in_its_window():
     plain = envs.make_env("bowl", image_size=32)
     occluded = envs.make_env("bowl", image_size=32, occlude=(2, 3))
@@ -215,4 +227,25 @@ def test_bowl_cannot_be_grasped():
     for _ in range(5):
         env.step(np.array([0, 0, 0, -1.0]))
     assert not env.robot.attached
+    env.close()
+
+
+def test_bowl_leaves_room_for_the_open_fingers():
+    """An open finger reaches ~6 cm from the cube's centre; it must never land on the bowl's rim."""
+    env = envs.make_env("bowl", depth=False)
+    gaps = []
+    for seed in range(300):
+        env.reset(seed=seed)
+        (cube, _), (bowl, _) = env.object_pose(0), env.object_pose(1)
+        gaps.append(np.linalg.norm(cube[:2] - bowl[:2]) - env.object_sizes[1, 0] / 2)
+    assert min(gaps) > 0.07
+    # The closest scene of those: the scripted grasp, straight from the start pose, touches only the cube.
+    obs, _ = env.reset(seed=int(np.argmin(gaps)))
+    grasp, touched = envs.make_skills(env)[1], set()
+    for _ in range(70):
+        obs, *_ = env.step(grasp.act(obs["state"])[0])
+        touched |= {c[2] for c in pb.getContactPoints(bodyA=env.robot.body, physicsClientId=env.client)}
+        if env.robot.attached:
+            break
+    assert env.robot.attached and env.objects[1] not in touched
     env.close()

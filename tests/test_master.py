@@ -12,7 +12,7 @@ from demos.collect import CollectConfig, collect
 from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.master.skill_env import SkillEnv
-from hrlbc.master.train import TrainMasterConfig, evaluate_master, train_master
+from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_skill_env, train_master
 from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
 
@@ -115,6 +115,33 @@ def test_cnn_features_on_depth(tmp_path):
     assert train_master(cfg).is_file()
 
 
+def test_robustness_training_knocks_training_episodes_only():
+    """``perturb=p``: a share p of training episodes get a knock at a seeded step within the expert span."""
+    cfg = TrainMasterConfig(task="bowl", obs="state", perturb=0.5)
+    env, clean = make_skill_env(cfg, training=True), make_skill_env(cfg)
+    span = env.timescale * 4  # Bowl's expert runs 4 skills
+
+    def knocks(env, seeds):
+        return [(env.reset(seed=s), env.env.perturb_step)[1] for s in seeds]
+
+    steps = knocks(env, range(40))
+    assert steps == knocks(env, range(40)), "the same seeds draw the same knocks"
+    hit = [s for s in steps if s]
+    assert 10 <= len(hit) <= 30 and all(1 <= s <= span for s in hit) and len(set(hit)) > 5
+    assert knocks(clean, range(40)) == [0] * 40, "validation envs are never perturbed"
+    # A knocked training episode really reports the knock.
+    seed = steps.index(min(hit))
+    env.reset(seed=seed)
+    info = {}
+    for k in (1, 3, 1, 3):
+        info = env.step(k)[-1]
+        if info["perturbed"] or info["is_success"]:
+            break
+    assert info["perturbed"]
+    env.close()
+    clean.close()
+
+
 def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
     with pytest.raises(ConfigError, match="task 'pick'.*task 'bowl' needs its 4 skills"):
         train_master(TrainMasterConfig(task="bowl", skills=str(tiny_skills["pick"]), out=str(tmp_path / "a")))
@@ -130,6 +157,8 @@ def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
             (["train-master", f"skills={tmp_path / 'junk.pt'}"], "cannot read skills checkpoint"),
             (["train-master", "obs=state", "features=cnn"], "does not fit"),
             (["train-master", "features=skill"], "features=skill needs learned skills"),
+            (["train-master", "perturb=1.5"], "perturb is a probability in [0, 1]"),
+            (["train-master", "skills=flat", "perturb=0.5"], "ppo-flat (skills=flat) does not take it"),
         ],
     )
     assert not (tmp_path / "a").exists(), "nothing was created for refused input"

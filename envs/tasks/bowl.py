@@ -28,7 +28,8 @@ class BowlEnv(ManipulationEnv):
     def _build_objects(self, rng: np.random.Generator) -> None:
         side = rng.uniform(0.04, 0.065)
         radius, height = rng.uniform(0.065, 0.085), rng.uniform(0.065, 0.084)
-        cube_xy, bowl_xy = sample_positions(rng, [side * 0.71, radius])
+        # An open finger reaches ~6 cm from the cube's centre: 5 cm of margin keeps it off the bowl's rim.
+        cube_xy, bowl_xy = sample_positions(rng, [side * 0.71, radius], margin=0.05)
         c = self.client
         self.objects.append(add_cube(c, side, cube_xy, rng.uniform(-0.17, 0.17), 0.2, random_color(rng)))
         self.objects.append(add_container(c, bowl_xy, radius, height, 1.0, random_color(rng)))

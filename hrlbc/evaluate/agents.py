@@ -1,5 +1,8 @@
 """Agents under evaluation, all behind ``reset()`` and ``act(obs) -> (action, skill id or None)``.
 
+The master also lists its episode's skill choices in ``choices`` (the report counts those; for the
+other agents a choice is a change of the active skill).
+
 Every agent acts at the low level (10 Hz) on the task env's observation dict, so one episode loop
 serves the scripted expert, fixed skill sequences, the hierarchy and the flat baselines.
 """
@@ -113,12 +116,13 @@ class MasterAgent:
         self.timescale = cfg["timescale"] or env.spec_task.timescale
         self.history: deque[np.ndarray] = deque(maxlen=self.frames)
         self.t, self.skill = 0, 0
+        self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
         self.config = cfg
 
     def reset(self) -> None:
         self.skills.reset()
         self.history.clear()
-        self.t = 0
+        self.t, self.choices = 0, []
 
     def act(self, obs):
         if self.obs_mode == "depth":
@@ -126,6 +130,7 @@ class MasterAgent:
         if self.t % self.timescale == 0:
             master_obs = obs["state"] if self.obs_mode == "state" else np.stack(self.history)
             self.skill = int(self.model.predict(master_obs, deterministic=True)[0])
+            self.choices.append(self.skill)
             self.skills.start(self.skill)
         self.t += 1
         return self.skills.act(obs, self.skill), self.skill

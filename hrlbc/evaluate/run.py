@@ -77,12 +77,10 @@ def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=(
     """One low-level episode; appends annotated video frames to ``frames`` when given."""
     obs, _ = env.reset(seed=seed)
     agent.reset()
-    skills_used: Counter = Counter()
     switches, last, info = [], None, {"is_success": False, "failure": None}
     while True:
         action, skill = agent.act(obs)
         if skill is not None and skill != last:
-            skills_used[int(skill)] += 1
             switches.append(int(skill))
             last = skill
         if frames is not None:
@@ -99,7 +97,7 @@ def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=(
         "length": env.steps,
         "failure": info["failure"] or ("timeout" if not info["is_success"] else None),
         "skills": switches,
-        "skill_counts": dict(skills_used),
+        "skill_counts": dict(Counter(getattr(agent, "choices", switches))),
     }
 
 
@@ -140,8 +138,8 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
         with mp.get_context("fork").Pool(min(cfg.workers, len(seeds)), initializer=_init, initargs=(cfg,)) as pool:
             for r in pool.imap(_episode, seeds):
                 results.append(r)
+                bar.set_postfix(success=f"{np.mean([x['success'] for x in results]):.0%}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(success=f"{np.mean([x['success'] for x in results]):.0%}")
     else:
         _init(cfg)
         for s in seeds:
@@ -211,6 +209,6 @@ def report_markdown(r: dict[str, Any]) -> str:
     if r["failures"]:
         lines += ["", "Failures: " + ", ".join(f"{k} x{v}" for k, v in r["failures"].items())]
     if r["skill_choices"]:
-        lines += ["", "| skill | times run | share |", "| --- | --- | --- |"]
+        lines += ["", "| skill | times chosen | share |", "| --- | --- | --- |"]
         lines += [f"| {s} | {v['count']} | {v['fraction']:.0%} |" for s, v in r["skill_choices"].items()]
     return "\n".join(lines) + "\n"

@@ -80,6 +80,10 @@ def check_skills_checkpoint(checkpoint: str, task: str) -> dict[str, Any]:
 class SkillEnv(gym.Env):
     """``Discrete(K)`` over a task's skills. Observation: (frames, H, W) float32 depth stack, or the state.
 
+    ``perturb``: probability that an episode is perturbed (RLBC's knock, see the env's ``perturb_step``)
+    at a step drawn uniformly from 1 to timescale x the expert's skill count; the draw comes from this
+    env's seeded ``np_random``, so training stays reproducible.
+
     ``info``: ``is_success``, ``failure``, ``skill`` (the skill run), ``skill_steps`` (low-level steps it
     ran), ``env_steps`` (low-level steps so far in the episode).
     """
@@ -96,15 +100,20 @@ class SkillEnv(gym.Env):
         timescale: int | None = None,
         device: str = "cpu",
         env_options: dict[str, Any] | None = None,
+        perturb: float = 0.0,
     ) -> None:
         if obs not in OBS_MODES:
             raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
+        if not 0.0 <= perturb <= 1.0:
+            raise ConfigError(f"perturb is a probability in [0, 1], got {perturb}")
         needs_camera = obs == "depth" or skills != "scripted"
         self.env = envs.make_env(task, image_size=image_size, depth=needs_camera, **(env_options or {}))
         self.spec_task = self.env.spec_task
         self.skills = ScriptedSkills(self.env) if skills == "scripted" else LearnedSkills(skills, device)
         self.obs_mode, self.frames = obs, frames
         self.timescale = int(timescale or self.spec_task.timescale)
+        # Robustness training: knock the object at a step drawn over the span of an expert-order episode.
+        self.perturb, self.perturb_span = perturb, self.timescale * len(self.spec_task.expert_order)
         self.action_space = gym.spaces.Discrete(len(self.spec_task.skills))
         if obs == "depth":
             self.observation_space = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
@@ -128,7 +137,11 @@ class SkillEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        obs, info = self.env.reset(seed=seed)
+        env_options = {}
+        if self.perturb > 0:
+            hit = self.np_random.random() < self.perturb
+            env_options["perturb_step"] = int(self.np_random.integers(1, self.perturb_span + 1)) if hit else 0
+        obs, info = self.env.reset(seed=seed, options=env_options)
         self.skills.reset()
         self.history.clear()
         self._push(obs)

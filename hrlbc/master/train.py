@@ -55,6 +55,10 @@ class TrainMasterConfig:
     image_size: int = field(default=64, metadata={"help": "depth resolution (must match learned skills)"})
     frames: int = field(default=3, metadata={"help": "stacked depth frames in the master observation"})
     timescale: int = field(default=0, metadata={"help": "low-level steps per master step (0 = the task's)"})
+    perturb: float = field(
+        default=0.0,
+        metadata={"help": "robustness training: share of training episodes whose object is knocked at a random step"},
+    )
     eval_every: int = field(default=5, metadata={"help": "evaluate success every N PPO updates"})
     eval_episodes: int = field(default=20, metadata={"help": "held-out validation seeds per evaluation"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (PPO networks)"})
@@ -73,6 +77,10 @@ class TrainMasterConfig:
             raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
         if self.placement not in ("workers", "batched"):
             raise ConfigError(f"placement must be workers or batched, got {self.placement!r}")
+        if not 0.0 <= self.perturb <= 1.0:
+            raise ConfigError(f"perturb is a probability in [0, 1], got {self.perturb}")
+        if self.perturb and self.skills == "flat":
+            raise ConfigError("perturb trains a master over skills; ppo-flat (skills=flat) does not take it")
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ConfigError("n_envs * n_steps must be divisible by n_minibatches")
 
@@ -100,10 +108,14 @@ def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
     return ckpt
 
 
-def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu") -> SkillEnv | FlatEnv:
+def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu", training: bool = False) -> SkillEnv | FlatEnv:
+    """The env the master acts in; only ``training`` envs get the robustness perturbations."""
     if cfg.skills == "flat":
         return FlatEnv(cfg.task, cfg.obs, cfg.image_size, cfg.frames)
-    return SkillEnv(cfg.task, cfg.skills, cfg.obs, cfg.image_size, cfg.frames, cfg.timescale or None, device)
+    perturb = cfg.perturb if training else 0.0
+    return SkillEnv(
+        cfg.task, cfg.skills, cfg.obs, cfg.image_size, cfg.frames, cfg.timescale or None, device, perturb=perturb
+    )
 
 
 def _env_factory(cfg: TrainMasterConfig):
@@ -113,7 +125,7 @@ def _env_factory(cfg: TrainMasterConfig):
         torch.set_num_threads(1)  # one env per core: no oversubscription by the skill network
         from stable_baselines3.common.monitor import Monitor
 
-        return Monitor(make_skill_env(cfg), info_keywords=("is_success",))
+        return Monitor(make_skill_env(cfg, training=True), info_keywords=("is_success",))
 
     return make
 
@@ -127,9 +139,8 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
     from hrlbc.master.batched import BatchedSkillVecEnv
 
     if cfg.placement == "batched" and cfg.skills not in ("scripted", "flat"):
-        return VecMonitor(
-            BatchedSkillVecEnv([make_skill_env(cfg, device) for _ in range(cfg.n_envs)]), info_keywords=("is_success",)
-        )
+        skill_envs = [make_skill_env(cfg, device, training=True) for _ in range(cfg.n_envs)]
+        return VecMonitor(BatchedSkillVecEnv(skill_envs), info_keywords=("is_success",))
     factories = [_env_factory(cfg) for _ in range(cfg.n_envs)]
     # Env workers first: fork before this process runs any torch op (OpenMP pools do not survive a fork).
     return SubprocVecEnv(factories, start_method="fork") if cfg.n_envs > 1 else DummyVecEnv(factories)
@@ -230,7 +241,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         model.logger.record("eval/success_rate", result["success"])
         model.logger.record("eval/episode_env_steps", result["length"])
         model.logger.record("eval/env_steps", env_steps)
-        if result["success"] > best:
+        if result["success"] >= best:  # a tie goes to the later, longer-trained policy
             best = result["success"]
             save_zip(model, out / "best.zip")
         save_zip(model, last)

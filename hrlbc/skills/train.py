@@ -304,8 +304,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
                 ema.update_parameters(model)
             losses.append(loss.item())
             samples_seen += len(batch["skill"])
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", refresh=False)  # redrawing is update's job
             bar.update(len(batch["skill"]))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         bar.close()
         del loader
 
