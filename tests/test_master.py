@@ -129,6 +129,8 @@ def test_robustness_training_knocks_training_episodes_only():
     hit = [s for s in steps if s]
     assert 10 <= len(hit) <= 30 and all(1 <= s <= span for s in hit) and len(set(hit)) > 5
     assert knocks(clean, range(40)) == [0] * 40, "validation envs are never perturbed"
+    env.reset(seed=0, options={"perturb_step": 7})
+    assert env.env.perturb_step == 7, "a caller's own knock step wins over the draw"
     # A knocked training episode really reports the knock.
     seed = steps.index(min(hit))
     env.reset(seed=seed)

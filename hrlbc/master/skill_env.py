@@ -137,8 +137,8 @@ class SkillEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        env_options = {}
-        if self.perturb > 0:
+        env_options = dict(options or {})  # a caller's own perturb_step wins over the draw
+        if self.perturb > 0 and "perturb_step" not in env_options:
             hit = self.np_random.random() < self.perturb
             env_options["perturb_step"] = int(self.np_random.integers(1, self.perturb_span + 1)) if hit else 0
         obs, info = self.env.reset(seed=seed, options=env_options)
