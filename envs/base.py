@@ -53,6 +53,13 @@ class TaskSpec:
     description: str = ""
 
 
+def checked_perturb_step(step) -> int:
+    """The step (1-based) at which an episode is perturbed, 0 for never; anything else is refused."""
+    if not isinstance(step, (int, np.integer)) or step < 0:
+        raise ValueError(f"perturb_step must be an integer >= 0 (0 = off), got {step!r}")
+    return int(step)
+
+
 class ManipulationEnv(gym.Env):
     """UR5 + gripper on a table, one task's objects, cameras. See the module docstring for the spaces."""
 
@@ -92,13 +99,11 @@ class ManipulationEnv(gym.Env):
         self.use_depth, self.use_rgb, self.use_mask = depth, rgb, mask
         self.max_episode_steps = int(max_episode_steps or spec.max_episode_steps)
         self.render_mode, self.render_size = render_mode, render_size
-        if perturb_step < 0:
-            raise ValueError(f"perturb_step must be >= 0 (0 = off), got {perturb_step}")
         if occlude is not None and (len(occlude) != 2 or occlude[0] < 0 or occlude[1] < 1):
             raise ValueError(f"occlude must be (start step >= 0, length >= 1), got {occlude!r}")
         if occlude is not None and not depth:
             raise ValueError("occlude needs the camera: depth=False turns it off")
-        self.default_perturb_step = self.perturb_step = int(perturb_step)
+        self.default_perturb_step = self.perturb_step = checked_perturb_step(perturb_step)
         self.occlude = tuple(int(x) for x in occlude) if occlude is not None else None
         self.perturbed = False
         self.substeps = PHYSICS_HZ // CONTROL_HZ
@@ -159,10 +164,7 @@ class ManipulationEnv(gym.Env):
         the constructor's ``perturb_step``; robustness training draws it per episode.
         """
         super().reset(seed=seed)
-        step = (options or {}).get("perturb_step", self.default_perturb_step)
-        if not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"perturb_step must be an integer >= 0 (0 = off), got {step!r}")
-        self.perturb_step = int(step)
+        self.perturb_step = checked_perturb_step((options or {}).get("perturb_step", self.default_perturb_step))
         rng = self.np_random
         c = self.client
         pb.resetSimulation(physicsClientId=c)
