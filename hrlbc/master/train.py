@@ -29,7 +29,7 @@ MASTER_FORMAT = "hrlbc-master"
 
 @dataclass
 class TrainMasterConfig:
-    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack)"})
+    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack, breakfast)"})
     skills: str = field(
         default="scripted",
         metadata={"help": "'scripted', a train-skills checkpoint (best.pt), or 'flat' (ppo-flat: low-level actions)"},
