@@ -4,8 +4,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import assert_cli_errors, tiny_master_config
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from demos.collect import CollectConfig, collect
@@ -13,6 +15,7 @@ from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.master.skill_env import SkillEnv
 from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_skill_env, train_master
+from hrlbc.skills.policy import build_model, load_checkpoint
 from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
 
@@ -106,6 +109,11 @@ def test_learned_skills_end_to_end_with_skill_features_and_resume(tiny_skills, t
     assert history[-1]["env_steps"] > first[-1]["env_steps"]
     for name in ("best.zip", "last.zip", "config.yaml", "master.json", "learning_curve.png"):
         assert (tmp_path / "m" / name).is_file(), name
+    # The skill trunk stays the behavior-cloned one: SB3's orthogonal init and PPO updates must not touch it.
+    trunk = PPO.load(str(tmp_path / "m" / "last.zip"), device="cpu").policy.features_extractor.trunk.state_dict()
+    cloned = build_model(load_checkpoint(str(tiny_skills["pick"]))).state_dict()
+    assert trunk.keys() == cloned.keys()
+    assert all(torch.equal(trunk[k].cpu(), cloned[k].cpu()) for k in cloned)
     args = [f"{k}={v}" for k, v in kw.items()] + [f"out={tmp_path / 'm'}", "task=pick", "image_size=32"]
     assert main(["train-master", *args]) == 2  # the run exists and resume=true was not given
 

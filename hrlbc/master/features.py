@@ -58,6 +58,13 @@ class SkillFeatures(BaseFeaturesExtractor):
             nn.Flatten(),
         )
 
+    def apply(self, fn):
+        # SB3's ortho_init runs features_extractor.apply(init_weights): that must reach the head only,
+        # or the frozen skill trunk becomes a random network (it did, until this override).
+        self.head.apply(fn)
+        fn(self)
+        return self
+
     def train(self, mode: bool = True):
         super().train(mode)
         self.trunk.eval()  # batch-norm statistics stay those of behavior cloning
