@@ -35,7 +35,10 @@ class TrainMasterConfig:
         metadata={"help": "'scripted', a train-skills checkpoint (best.pt), or 'flat' (ppo-flat: low-level actions)"},
     )
     obs: str = field(default="depth", metadata={"help": "master observation: depth (stacked frames) or state"})
-    features: str = field(default="auto", metadata={"help": "auto, cnn, skill (frozen skill trunk), mlp (state)"})
+    features: str = field(
+        default="auto",
+        metadata={"help": "auto (state: mlp; learned skills: skill; else cnn), cnn, skill (frozen skill trunk), mlp"},
+    )
     out: str = field(default="runs/${task}_master", metadata={"help": "output directory"})
     n_envs: int = field(default=2, metadata={"help": "parallel envs (SubprocVecEnv when > 1)"})
     placement: str = field(
@@ -87,7 +90,11 @@ class TrainMasterConfig:
     def feature_kind(self) -> str:
         if self.features != "auto":
             return self.features
-        return "mlp" if self.obs == "state" else "cnn"
+        if self.obs == "state":
+            return "mlp"
+        # RLBC's choice, and measured: on Bowl the skill trunk reached 75% validation success in 400 master
+        # steps, the CNN learned from the sparse reward alone was at 0% until 1600 (README, "The master").
+        return "cnn" if self.skills in ("scripted", "flat") else "skill"
 
 
 def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
