@@ -123,6 +123,13 @@ def test_cnn_features_on_depth(tmp_path):
     assert train_master(cfg).is_file()
 
 
+def test_auto_features_follow_the_observation_and_the_skills():
+    assert TrainMasterConfig(obs="state").feature_kind() == "mlp"
+    assert TrainMasterConfig(skills="scripted").feature_kind() == "cnn"
+    assert TrainMasterConfig(skills="runs/bowl_skills/best.pt").feature_kind() == "skill"
+    assert TrainMasterConfig(skills="runs/bowl_skills/best.pt", features="cnn").feature_kind() == "cnn"
+
+
 def test_robustness_training_knocks_training_episodes_only():
     """``perturb=p``: a share p of training episodes get a knock at a seeded step within the expert span."""
     cfg = TrainMasterConfig(task="bowl", obs="state", perturb=0.5)
