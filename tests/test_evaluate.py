@@ -23,6 +23,14 @@ def test_wilson_interval_known_values(k, n, low, high):
     assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
 
 
+def test_wilson_interval_contains_the_rate_exactly():
+    """Bounds must hold k/n exactly: the results plot's error bars (rate - low, high - rate) must be >= 0."""
+    for n in range(1, 201):
+        for k in range(n + 1):
+            lo, hi = wilson_interval(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n, lo, hi)
+
+
 def test_expert_evaluation_equals_the_collector_on_the_same_seeds():
     for task in ("pick", "stack"):
         env = envs.make_env(task, depth=False)

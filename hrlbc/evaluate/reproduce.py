@@ -186,7 +186,11 @@ def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]]) -> P
     fig, ax = plt.subplots(figsize=(7, 3.5))
     xs = range(len(rows))
     succ = [x["success"] for x in rows]
-    err = [[s - x["wilson95"][0] for s, x in zip(succ, rows)], [x["wilson95"][1] - s for s, x in zip(succ, rows)]]
+    # clipped: reports written before the Wilson bounds were made to contain the rate exactly hold 1 - 1e-16
+    err = [
+        [max(0.0, s - x["wilson95"][0]) for s, x in zip(succ, rows)],
+        [max(0.0, x["wilson95"][1] - s) for s, x in zip(succ, rows)],
+    ]
     ax.bar(xs, succ, yerr=err, capsize=4, color="tab:blue")
     ax.set_xticks(list(xs), [x["agent"] for x in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)

@@ -70,7 +70,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # min/max: at k = n rounding put the upper bound at 1 - 1e-16, below p (and the results plot failed on it)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=()) -> dict[str, Any]:
