@@ -310,7 +310,7 @@ def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
         ax2.plot([h["wall_s"] / 60 for h in history], succ, "o-", color="tab:orange")
     ax1.set_xlabel("low-level env steps")
     ax2.set_xlabel("wall-clock (min)")
-    ax1.set_ylabel("success rate (held-out seeds)")
+    ax1.set_ylabel("success rate (validation seeds)")
     for ax in (ax1, ax2):
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)

@@ -436,7 +436,7 @@ def plot_curves(history: dict[str, list], path: Path, title: str) -> None:
         ax2.plot(*zip(*pts), "o-", color="tab:green")
     ax2.set_ylim(-0.05, 1.05)
     ax2.set_xlabel("epoch")
-    ax2.set_ylabel("closed-loop success (held-out seeds)")
+    ax2.set_ylabel("closed-loop success (validation seeds)")
     ax2.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
