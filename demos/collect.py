@@ -29,7 +29,7 @@ VALIDATION_SEED_START = 500_000
 
 @dataclass
 class CollectConfig:
-    task: str = field(default="pick", metadata={"help": "task: pick, bowl, stack, breakfast (or a gymnasium id)"})
+    task: str = field(default="pick", metadata={"help": f"task: {', '.join(envs.TASKS)} (or a gymnasium id)"})
     episodes: int = field(default=20, metadata={"help": "number of episodes in the finished store"})
     workers: int = field(default=2, metadata={"help": "parallel worker processes"})
     out: str = field(default="data/${task}", metadata={"help": "store directory (zarr)"})

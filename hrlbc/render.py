@@ -14,7 +14,7 @@ from hrlbc.config import ConfigError
 
 @dataclass
 class RenderConfig:
-    task: str = field(default="bowl", metadata={"help": "task name (pick, bowl, stack, breakfast) or gymnasium id"})
+    task: str = field(default="bowl", metadata={"help": f"task name ({', '.join(envs.TASKS)}) or gymnasium id"})
     seed: int = field(default=0, metadata={"help": "episode seed"})
     out: str = field(default="scene.png", metadata={"help": "output PNG path"})
     image_size: int = field(default=256, metadata={"help": "rendered resolution (pixels)"})

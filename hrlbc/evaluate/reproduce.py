@@ -26,7 +26,7 @@ from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
 @dataclass
 class ReproduceConfig:
-    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack, breakfast)"})
+    task: str = field(default="bowl", metadata={"help": f"task ({', '.join(envs.TASKS)})"})
     preset: str = field(default="quick", metadata={"help": "configs/reproduce/<preset>.yaml: tiny, quick, paper"})
     out: str = field(default="runs/repro_${task}_${preset}", metadata={"help": "output directory"})
 

@@ -29,7 +29,7 @@ from hrlbc.evaluate.agents import AGENTS, agent_env_options, make_agent
 
 @dataclass
 class EvaluateConfig:
-    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack, breakfast)"})
+    task: str = field(default="bowl", metadata={"help": f"task ({', '.join(envs.TASKS)})"})
     agent: str = field(default="expert", metadata={"help": "expert, skills, master, flat-bc, ppo-flat"})
     checkpoint: str = field(default="", metadata={"help": "skills .pt (skills, flat-bc) or master .zip"})
     episodes: int = field(default=100, metadata={"help": "evaluation episodes"})

@@ -29,7 +29,7 @@ MASTER_FORMAT = "hrlbc-master"
 
 @dataclass
 class TrainMasterConfig:
-    task: str = field(default="bowl", metadata={"help": "task (pick, bowl, stack, breakfast)"})
+    task: str = field(default="bowl", metadata={"help": f"task ({', '.join(envs.TASKS)})"})
     skills: str = field(
         default="scripted",
         metadata={"help": "'scripted', a train-skills checkpoint (best.pt), or 'flat' (ppo-flat: low-level actions)"},
@@ -87,6 +87,11 @@ class TrainMasterConfig:
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ConfigError("n_envs * n_steps must be divisible by n_minibatches")
 
+    @property
+    def learned_skills(self) -> bool:
+        """True when ``skills`` names a train-skills checkpoint (not 'scripted' nor 'flat')."""
+        return self.skills not in ("scripted", "flat")
+
     def feature_kind(self) -> str:
         if self.features != "auto":
             return self.features
@@ -94,7 +99,7 @@ class TrainMasterConfig:
             return "mlp"
         # RLBC's choice, and measured: on Bowl the skill trunk reached 75% validation success in 400 master
         # steps; the CNN, learned from the sparse reward alone, was still at 0% after 1200 (README, "The master").
-        return "cnn" if self.skills in ("scripted", "flat") else "skill"
+        return "skill" if self.learned_skills else "cnn"
 
 
 def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
@@ -104,7 +109,7 @@ def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
     if kind == "mlp" and cfg.obs != "state" or kind in ("cnn", "skill") and cfg.obs != "depth":
         raise ConfigError(f"features={kind} does not fit obs={cfg.obs}")
     ckpt = None
-    if cfg.skills not in ("scripted", "flat"):
+    if cfg.learned_skills:
         ckpt = check_skills_checkpoint(cfg.skills, cfg.task)
         if ckpt["image_size"] != cfg.image_size:
             raise ConfigError(
@@ -145,7 +150,7 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
 
     from hrlbc.master.batched import BatchedSkillVecEnv
 
-    if cfg.placement == "batched" and cfg.skills not in ("scripted", "flat"):
+    if cfg.placement == "batched" and cfg.learned_skills:
         skill_envs = [make_skill_env(cfg, device, training=True) for _ in range(cfg.n_envs)]
         return VecMonitor(BatchedSkillVecEnv(skill_envs), info_keywords=("is_success",))
     factories = [_env_factory(cfg) for _ in range(cfg.n_envs)]

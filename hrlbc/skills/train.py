@@ -32,7 +32,7 @@ from hrlbc.skills.rollout import run_skill_sequence
 
 @dataclass
 class TrainSkillsConfig:
-    task: str = field(default="pick", metadata={"help": "task of the dataset (pick, bowl, stack, breakfast)"})
+    task: str = field(default="pick", metadata={"help": f"task of the dataset ({', '.join(envs.TASKS)})"})
     data: str = field(default="data/${task}", metadata={"help": "demonstration store (hrlbc collect)"})
     out: str = field(default="runs/${task}_skills", metadata={"help": "output directory for checkpoints, logs"})
     epochs: int = field(default=20, metadata={"help": "training epochs"})
