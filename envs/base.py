@@ -15,7 +15,8 @@ Observation (``Dict``):
                ``env.state_layout`` (name -> slice), parsed by ``env.parse_state``. Units m, rad, xyzw.
     ``rgb``    uint8 (H, W, 3) or (V, H, W, 3), with ``rgb=True``.
     ``mask``   uint8 (H, W) or (V, H, W), with ``mask=True``: 0 background, 1 table, 2 robot,
-               3 + k the task's k-th object (``env.object_names``).
+               3 + k the task's k-th object (``env.object_names``), then one class for loose contents
+               (Breakfast's spheres: 3 + len(object_names)).
 
 Reward is sparse: 1.0 on the step that reaches success (the episode then terminates), 0 otherwise.
 An object off the table terminates the episode as a failure, ``info["failure"] = "object_fell"``.
@@ -181,6 +182,8 @@ class ManipulationEnv(gym.Env):
         lut[self.table + 1], lut[self.robot.body + 1] = MASK_TABLE, MASK_ROBOT
         for k, body in enumerate(self.objects):
             lut[body + 1] = MASK_FIRST_OBJECT + k
+        for body in self._contents():
+            lut[body + 1] = MASK_FIRST_OBJECT + len(self.objects)
         self.mask_lut = lut
         base = CameraParams()
         params = [base.jittered(rng) if self.camera_mode == "random" else base for _ in range(self.n_views)]
@@ -277,6 +280,10 @@ class ManipulationEnv(gym.Env):
 
     def _success(self) -> bool:
         raise NotImplementedError
+
+    def _contents(self) -> list[int]:
+        """Loose bodies that are not task objects (Breakfast's spheres): one mask class of their own."""
+        return []
 
     def _failure(self) -> str | None:
         """Default: any object off the table (below its top or outside it) is a failure."""

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pybullet as pb
 
-# Semantic mask classes (uint8): 0 background, 1 table, 2 robot, 3 + k the task's k-th object.
+# Semantic mask classes (uint8): 0 background, 1 table, 2 robot, 3 + k the task's k-th object, then
+# one class for a task's loose contents (ManipulationEnv._contents).
 MASK_BACKGROUND, MASK_TABLE, MASK_ROBOT, MASK_FIRST_OBJECT = 0, 1, 2, 3
 
 

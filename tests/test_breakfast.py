@@ -106,6 +106,32 @@ def test_knocked_over_cup_is_a_failure():
     env.close()
 
 
+def test_a_knock_moves_the_cup_with_its_spheres():
+    """``perturb_step``: the knocked cup lands elsewhere with its 8 spheres still inside, nothing spilled."""
+    env = envs.make_env("breakfast", depth=False, perturb_step=1)
+    env.reset(seed=2)
+    before, _ = env.object_pose(0)
+    info = env.step(np.zeros(7))[-1]
+    after, _ = env.object_pose(0)
+    assert info["perturbed"] and np.linalg.norm(after[:2] - before[:2]) > 0.05
+    for _ in range(30):  # 3 s for anything left hanging to fall
+        _, _, terminated, _, info = env.step(np.zeros(7))
+        assert not terminated, info["failure"]
+    cup, _ = env.object_pose(0)
+    spheres = env.sphere_positions()[:SPHERES_PER_CUP]
+    assert (np.linalg.norm(spheres[:, :2] - cup[:2], axis=1) < env.object_sizes[0, 0] / 2).all()
+    env.close()
+
+
+def test_spheres_have_their_own_mask_class():
+    env = envs.make_env("breakfast", image_size=64, mask=True)
+    obs, _ = env.reset(seed=0)
+    contents = 3 + len(env.object_names)
+    assert all(env.mask_lut[body + 1] == contents for body in env.spheres)
+    assert (obs["mask"] == contents).any()  # seen inside the cups
+    env.close()
+
+
 def test_expert_pours_both_cups():
     env = envs.make_env("breakfast", depth=False)
     obs, _ = env.reset(seed=7)

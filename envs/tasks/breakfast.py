@@ -3,7 +3,7 @@
 Scene: a tall narrow cup A, a short wide cup B (the policies see depth only, so the cups differ in
 shape) and a bowl, all dynamic compound bodies (walls + bottom), placed without overlap. Each cup
 holds 8 spheres (radius 7 mm, 5 g) that leave it only through the physics when it is tilted: nothing
-is teleported or deleted.
+is teleported or deleted (a knock, `perturb_step`, moves a cup together with its contents).
 
 Success: >= 90% of all spheres rest in the bowl and no cup has fallen over. Failure (terminates): a
 cup that is not held lies tilted more than 60 deg or leaves the table ("cup_fell" / "object_fell"),
@@ -84,6 +84,30 @@ class BreakfastEnv(ManipulationEnv):
 
     def _graspable(self) -> list[int]:
         return self.objects[:2]  # the cups; never the bowl or a sphere
+
+    def _contents(self) -> list[int]:
+        return self.spheres
+
+    def set_object_pose(self, k: int, pos, orn=(0, 0, 0, 1)) -> None:
+        """Teleport the k-th object; the spheres inside a container keep their place in it.
+
+        A knock (``perturb_step``) teleports a cup: its contents move with it rigidly (and come to rest,
+        like the cup), instead of being left hanging where the cup was.
+        """
+        c = self.client
+        old_inv = pb.invertTransform(*self.object_pose(k), physicsClientId=c)
+        radius, height = self.object_sizes[k, 0] / 2 - WALL, self.object_sizes[k, 2]
+        riders = []
+        for body in self.spheres:
+            p, o = pb.getBasePositionAndOrientation(body, physicsClientId=c)
+            local = pb.multiplyTransforms(*old_inv, p, o, physicsClientId=c)
+            if np.hypot(*local[0][:2]) < radius and abs(local[0][2]) < height / 2 + SPHERE_RADIUS:
+                riders.append((body, local))
+        super().set_object_pose(k, pos, orn)
+        for body, (p, o) in riders:
+            new_p, new_o = pb.multiplyTransforms(pos, orn, p, o, physicsClientId=c)
+            pb.resetBasePositionAndOrientation(body, new_p, new_o, physicsClientId=c)
+            pb.resetBaseVelocity(body, (0, 0, 0), (0, 0, 0), physicsClientId=c)
 
     def _settle(self) -> None:
         for _ in range(3 * self.substeps):  # the spheres drop a few millimetres into place
