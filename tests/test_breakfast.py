@@ -7,6 +7,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
+from demos.collect import CollectConfig, collect
 from envs.tasks.breakfast import SPHERES_PER_CUP
 
 
@@ -143,3 +144,48 @@ def test_expert_pours_both_cups():
     assert info["is_success"], info
     assert env.in_bowl(env.sphere_positions()).mean() >= 0.9
     env.close()
+
+
+def test_learning_stages_run_on_breakfast(tmp_path):
+    """collect -> train-skills -> train-master (learned skills) -> evaluate, on the 7-d action with angular velocity."""
+    from conftest import tiny_master_config
+
+    from hrlbc.evaluate.run import EvaluateConfig, evaluate
+    from hrlbc.master.train import train_master
+    from hrlbc.skills.policy import SkillPolicy
+    from hrlbc.skills.train import TrainSkillsConfig, train_skills
+
+    collect(
+        CollectConfig(task="breakfast", episodes=2, workers=1, image_size=32, out=str(tmp_path / "d")), progress=False
+    )
+    ckpt = train_skills(
+        TrainSkillsConfig(
+            task="breakfast",
+            data=str(tmp_path / "d"),
+            out=str(tmp_path / "s"),
+            epochs=1,
+            batch_size=16,
+            max_batches=2,
+            eval_every=0,
+            num_workers=0,
+            augment="none",
+        ),
+        progress=False,
+    )
+    env = envs.make_env("breakfast", image_size=32)
+    obs, _ = env.reset(seed=0)
+    policy = SkillPolicy.load(str(ckpt), device="cpu")
+    policy.reset()
+    action = policy.act(obs, skill=2)  # pour
+    assert action.shape == env.action_space.shape == (7,) and env.action_space.contains(action)
+    env.close()
+    master = train_master(
+        tiny_master_config(tmp_path / "m", task="breakfast", skills=str(ckpt), features="skill", timescale=8)
+    )
+    report = evaluate(
+        EvaluateConfig(
+            task="breakfast", agent="master", checkpoint=str(master), episodes=1, workers=1, out=str(tmp_path / "e")
+        ),
+        progress=False,
+    )
+    assert report["episodes"] == 1 and report["config"]["task"] == "breakfast"
