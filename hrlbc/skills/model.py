@@ -74,10 +74,13 @@ class SkillNet(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(pooled, 256), nn.ReLU(inplace=True), nn.Linear(256, n_offsets * (vel_dim + 2))
         )
+        # NHWC: measured on the 2-core CPU, 1.2x training and 1.6x single-frame inference (README); the
+        # weights keep this layout through load_state_dict, .to(device) and deep copies.
+        self.to(memory_format=torch.channels_last)
 
     def features(self, depth: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
         """Trunk feature map (B, C, h, w) for ``depth`` (B, K, H, W) in [0, 1] and ``skill`` (B,) long."""
-        x = self.stem(depth * 2.0 - 1.0)
+        x = self.stem((depth * 2.0 - 1.0).contiguous(memory_format=torch.channels_last))
         if self.film is not None:
             if skill is None:
                 raise ValueError("this skill network is FiLM-conditioned: give a skill id")
