@@ -1,6 +1,7 @@
 """`hrlbc reproduce`: the whole pipeline end to end on a tiny preset; a re-run skips finished stages."""
 
 import json
+import re
 
 from hrlbc.cli import main
 
@@ -8,6 +9,17 @@ from hrlbc.cli import main
 def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     out = tmp_path / "repro"
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
+    ran = re.findall(r"\[reproduce\] (\w+) \.\.\.", capsys.readouterr().out)
+    # the method (and its evaluation) before the baselines
+    assert ran[:6] == [
+        "collect_skills",
+        "train_skills",
+        "eval_skills",
+        "train_master",
+        "eval_RLBC_learned",
+        "train_master_scripted",
+    ]
+    assert ran.index("eval_RLBC_learned") < ran.index("collect_full") < ran.index("train_ppo_flat")
     results = json.loads((out / "results.json").read_text())
     agents = [r["agent"] for r in results["rows"]]
     assert agents == [
@@ -22,7 +34,6 @@ def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert (out / "results.png").stat().st_size > 1000 and "Wilson 95%" in (out / "results.md").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
     assert len(stamps) == 13
-    capsys.readouterr()
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     text = capsys.readouterr().out
     assert text.count("done already, skipped") == 13

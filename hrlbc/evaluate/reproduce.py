@@ -1,8 +1,10 @@
-"""``hrlbc reproduce``: collect -> train skills (+ flat BC) -> train masters -> evaluate every agent -> table.
+"""``hrlbc reproduce``: collect -> train skills -> train masters -> train the baselines -> one results table.
 
-Each stage runs the project's own command code with settings from ``configs/reproduce/<preset>.yaml``
-and marks itself done in ``<out>/stages/<stage>.json`` (with its wall-clock); a re-run skips done
-stages and resumes an interrupted one (collection and training resume themselves).
+The method comes first (skills, then the master over them, each evaluated as soon as it is trained),
+the baselines after; ``results.md`` grows as the agents are evaluated. Each stage runs the project's
+own command code with settings from ``configs/reproduce/<preset>.yaml`` and marks itself done in
+``<out>/stages/<stage>.json`` (with its wall-clock); a re-run skips done stages and resumes an
+interrupted one (collection and training resume themselves).
 """
 
 from __future__ import annotations
@@ -73,46 +75,20 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     data_skills, data_full = out / "data_skills", out / "data_full"
     skills_dir, flat_dir = out / "skills", out / "flat_bc"
     master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
-    # Skill data (random skill sequences) and full-task expert data (for flat BC).
-    for name, mode, data in (("collect_skills", "skills", data_skills), ("collect_full", "full", data_full)):
-        stage(
-            name,
-            lambda n=name, m=mode, d=data: collect(cfg_for(CollectConfig, n, task=task, mode=m, out=str(d)), progress),
-        )
-    # The FiLM skills on skill data, and flat BC (one policy, no skill input) on full-task data.
-    for name, data, run_dir, flat in (
-        ("train_skills", data_skills, skills_dir, False),
-        ("train_flat_bc", data_full, flat_dir, True),
-    ):
-        stage(
-            name,
-            lambda n=name, d=data, r=run_dir, f=flat: train_skills(
-                cfg_for(
-                    TrainSkillsConfig, n, task=task, data=str(d), out=str(r), flat=f, resume=resuming(r / "last.pt")
-                ),
-                progress,
-            ),
-        )
-    # The hierarchy with learned skills, with scripted skills, and PPO on low-level actions (ppo-flat).
-    for name, skills, run_dir in (
-        ("train_master", str(skills_dir / "best.pt"), master_dir),
-        ("train_master_scripted", "scripted", scripted_dir),
-        ("train_ppo_flat", "flat", ppo_flat_dir),
-    ):
-        stage(
-            name,
-            lambda n=name, sk=skills, d=run_dir: train_master(
-                cfg_for(
-                    TrainMasterConfig,
-                    n,
-                    task=task,
-                    skills=sk,
-                    out=str(d),
-                    resume=resuming(d / "last.zip"),
-                    progress=progress,
-                )
-            ),
-        )
+
+    def collect_stage(name: str, mode: str, data: Path) -> None:
+        stage(name, lambda: collect(cfg_for(CollectConfig, name, task=task, mode=mode, out=str(data)), progress))
+
+    def bc_stage(name: str, data: Path, run_dir: Path, flat: bool) -> None:
+        resume = resuming(run_dir / "last.pt")
+        settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume)
+        stage(name, lambda: train_skills(cfg_for(TrainSkillsConfig, name, **settings), progress))
+
+    def ppo_stage(name: str, skills: str, run_dir: Path) -> None:
+        resume = resuming(run_dir / "last.zip")
+        settings = dict(task=task, skills=skills, out=str(run_dir), resume=resume, progress=progress)
+        stage(name, lambda: train_master(cfg_for(TrainMasterConfig, name, **settings)))
+
     agents = {
         "expert": ("expert", ""),
         "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),
@@ -121,18 +97,33 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         "RLBC, scripted skills": ("master", str(scripted_dir / "best.zip")),
         "RLBC, learned skills": ("master", str(master_dir / "best.zip")),
     }
-    for label, (agent, ckpt) in agents.items():
+
+    def eval_stage(label: str) -> None:
+        agent, ckpt = agents[label]
         name = (
             "eval_"
             + label.split(",")[0].split(" ")[0].replace("-", "_")
             + ("_scripted" if "scripted" in label else "_learned" if "learned" in label else "")
         )
-        stage(
-            name,
-            lambda a=agent, c=ckpt, n=name: evaluate(
-                cfg_for(EvaluateConfig, "evaluate", task=task, agent=a, checkpoint=c, out=str(out / n)), progress
-            ),
-        )
+        settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / name))
+        stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", **settings), progress))
+        write_results(out, task, agents)  # the table grows as the agents are evaluated
+
+    # The method first (skill data -> learned skills -> the master over them), then the baselines: an
+    # interrupted run has the headline result before it has spent time on what it is compared with.
+    collect_stage("collect_skills", "skills", data_skills)
+    bc_stage("train_skills", data_skills, skills_dir, flat=False)
+    eval_stage("skills (expert order)")
+    ppo_stage("train_master", str(skills_dir / "best.pt"), master_dir)
+    eval_stage("RLBC, learned skills")
+    ppo_stage("train_master_scripted", "scripted", scripted_dir)
+    eval_stage("RLBC, scripted skills")
+    eval_stage("expert")
+    collect_stage("collect_full", "full", data_full)  # full-task expert data, for flat BC
+    bc_stage("train_flat_bc", data_full, flat_dir, flat=True)
+    eval_stage("flat-bc")
+    ppo_stage("train_ppo_flat", "flat", ppo_flat_dir)  # PPO on low-level actions
+    eval_stage("ppo-flat")
     return write_results(out, task, agents)
 
 
