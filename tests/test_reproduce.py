@@ -53,3 +53,17 @@ def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys):
 def test_unknown_preset(capsys):
     assert main(["reproduce", "preset=huge"]) == 2
     assert "unknown reproduce preset 'huge'; valid: paper, quick, tiny" in capsys.readouterr().err
+
+
+def test_stage_config_layers_task_file_under_the_preset(tmp_path, monkeypatch):
+    """Task defaults (configs/tasks/<task>.yaml) apply in reproduce too; the preset overrides them."""
+    import hrlbc.config
+    from demos.collect import CollectConfig
+    from hrlbc.evaluate.reproduce import stage_config
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "pick.yaml").write_text("collect: {hold_max: 17, noise: 0.2, episodes: 9}\n")
+    monkeypatch.setattr(hrlbc.config, "CONFIG_DIR", tmp_path)
+    preset = {"collect_skills": {"noise": 0.1}}
+    cfg = stage_config(CollectConfig, preset, "collect_skills", "collect", task="pick", episodes=4)
+    assert (cfg.hold_max, cfg.noise, cfg.episodes) == (17, 0.1, 4)

@@ -41,8 +41,10 @@ def load_preset(name: str) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(path))
 
 
-def stage_settings(preset: dict[str, Any], stage: str) -> dict[str, Any]:
-    return dict(preset.get(stage) or {})
+def stage_config(schema: type, preset: dict[str, Any], stage: str, section: str, **fixed: Any) -> Any:
+    """A stage's config: schema defaults < the task file's ``section`` < the preset's ``stage`` < ``fixed``."""
+    settings = {**(preset.get(stage) or {}), **fixed}
+    return resolve(schema, {k: _dotlist(v) for k, v in settings.items() if v != ""}, section=section)
 
 
 def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
@@ -64,10 +66,8 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         fn()
         atomic_write_text(marker, json.dumps({"stage": name, "wall_s": time.perf_counter() - t0}))
 
-    def cfg_for(schema, name: str, **fixed) -> Any:
-        """Schema defaults < task file section < preset stage settings < the paths fixed here."""
-        settings = {**stage_settings(preset, name), **fixed}
-        return resolve(schema, {k: _dotlist(v) for k, v in settings.items() if v != ""})
+    def cfg_for(schema, name: str, section: str, **fixed) -> Any:
+        return stage_config(schema, preset, name, section, **fixed)
 
     def resuming(path: Path) -> bool:
         return path.is_file()
@@ -77,17 +77,18 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
 
     def collect_stage(name: str, mode: str, data: Path) -> None:
-        stage(name, lambda: collect(cfg_for(CollectConfig, name, task=task, mode=mode, out=str(data)), progress))
+        settings = dict(task=task, mode=mode, out=str(data))
+        stage(name, lambda: collect(cfg_for(CollectConfig, name, "collect", **settings), progress))
 
     def bc_stage(name: str, data: Path, run_dir: Path, flat: bool) -> None:
         resume = resuming(run_dir / "last.pt")
         settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume)
-        stage(name, lambda: train_skills(cfg_for(TrainSkillsConfig, name, **settings), progress))
+        stage(name, lambda: train_skills(cfg_for(TrainSkillsConfig, name, "train_skills", **settings), progress))
 
     def ppo_stage(name: str, skills: str, run_dir: Path) -> None:
         resume = resuming(run_dir / "last.zip")
         settings = dict(task=task, skills=skills, out=str(run_dir), resume=resume, progress=progress)
-        stage(name, lambda: train_master(cfg_for(TrainMasterConfig, name, **settings)))
+        stage(name, lambda: train_master(cfg_for(TrainMasterConfig, name, "train_master", **settings)))
 
     agents = {
         "expert": ("expert", ""),
@@ -106,7 +107,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
             + ("_scripted" if "scripted" in label else "_learned" if "learned" in label else "")
         )
         settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / name))
-        stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", **settings), progress))
+        stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings), progress))
         write_results(out, task, agents)  # the table grows as the agents are evaluated
 
     # The method first (skill data -> learned skills -> the master over them), then the baselines: an
