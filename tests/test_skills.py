@@ -103,6 +103,16 @@ def test_targets_respect_offsets_segments_and_lookahead(pick_data):
         assert t.gripper[i, 0] == int(opened)
 
 
+def test_velocity_std_floor(pick_data):
+    """A component that barely varies is normalised by the floor, not by its own tiny spread."""
+    ds = open_dataset(pick_data)
+    free = build_targets(ds, 3, (1,), lookahead=5)
+    floor = np.array([0.0, 0.0, 10 * free.vel_std[2]], np.float32)
+    floored = build_targets(ds, 3, (1,), lookahead=5, std_floor=floor)
+    assert np.allclose(floored.vel_std[:2], free.vel_std[:2]) and np.isclose(floored.vel_std[2], floor[2])
+    assert np.allclose(floored.velocity[:, 0, 2] * floor[2], free.velocity[:, 0, 2] * free.vel_std[2], atol=1e-6)
+
+
 def test_overfits_a_handful_of_frames(pick_data):
     torch.manual_seed(0)
     ds = open_dataset(pick_data)

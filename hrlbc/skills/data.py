@@ -38,9 +38,19 @@ class Targets:
 
 
 def build_targets(
-    ds: DemoDataset, vel_dim: int, offsets: tuple[int, ...], lookahead: int, stats_frames: np.ndarray | None = None
+    ds: DemoDataset,
+    vel_dim: int,
+    offsets: tuple[int, ...],
+    lookahead: int,
+    stats_frames: np.ndarray | None = None,
+    std_floor: np.ndarray | None = None,
 ) -> Targets:
-    """Labels for every frame; velocity statistics from ``stats_frames`` (the training frames)."""
+    """Labels for every frame; velocity statistics from ``stats_frames`` (the training frames).
+
+    ``std_floor`` (vel_dim,): the smallest normalising std per velocity component. Without it, a component
+    that barely varies (Breakfast's wrist corrections about x and z: std 0.006 and 0.0009 rad/s, against
+    0.27 for the pouring axis) would be scaled up 50-500x and weigh in the loss like the motion itself.
+    """
     n = ds.num_frames
     actions = np.asarray(ds.arrays["expert_action"][:n], dtype=np.float32)
     skill = np.asarray(ds.arrays["skill"][:n], dtype=np.int64)
@@ -57,6 +67,8 @@ def build_targets(
     vel = actions[:, :vel_dim]
     ref = vel if stats_frames is None else vel[stats_frames]
     mean, std = ref.mean(0), ref.std(0) + 1e-6
+    if std_floor is not None:
+        std = np.maximum(std, std_floor)
     velocity = ((vel[idx] - mean) / std).astype(np.float32)
     # Close early (the fingers take time to close; RLBC's "early closing") but open on time: an
     # anticipated opening drops the held object while it is still moving (cm short of the target).

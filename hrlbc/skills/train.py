@@ -173,7 +173,16 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     vel_dim = action_dim - 1
     train_eps, val_eps = split_episodes(ds.num_episodes, cfg.val_fraction, cfg.seed)
     train_frames, val_frames = frames_of(ds, train_eps), frames_of(ds, val_eps)
-    targets = build_targets(ds, vel_dim, tuple(cfg.action_offsets), cfg.gripper_lookahead, stats_frames=train_frames)
+    # Velocity components are normalised by their spread, but never by less than 10% of their limit.
+    limits = [spec.max_linear_speed] * 3 + [spec.max_angular_speed] * (vel_dim - 3)
+    targets = build_targets(
+        ds,
+        vel_dim,
+        tuple(cfg.action_offsets),
+        cfg.gripper_lookahead,
+        stats_frames=train_frames,
+        std_floor=0.1 * np.asarray(limits, np.float32),
+    )
     augment = DepthAugment(cfg.augment, image_size, seed=cfg.seed)
     keys = ("depth", "mask") if augment.needs_mask else ("depth",)
     source = FrameSource(ds, keys, cfg.cache_gb * 2**30)
