@@ -40,8 +40,9 @@ class Context:
 class Skill:
     """A scripted skill: ``reset()`` before running it, then ``act(state) -> (action, done)``.
 
-    After ``done`` the skill keeps emitting a hold action (zero velocity, its last gripper command),
-    as it must when a master runs it for a fixed number of steps.
+    After ``done`` the skill keeps emitting a hold action (zero velocity, its last gripper command; the
+    wrist keeps its orientation if the skill steered it, else it is levelled), as it must when a master
+    runs it for a fixed number of steps.
     """
 
     name = "skill"
@@ -58,13 +59,15 @@ class Skill:
 
     def act(self, state: np.ndarray) -> tuple[np.ndarray, bool]:
         s = self.ctx.parse(state)
-        self.omega = None
         if not self.finished:
+            self.omega = None
             target, gripper, self.finished = self.plan(s)
             velocity = self._velocity_towards(s["tcp_pos"], target) if target is not None else np.zeros(3)
             self.gripper = gripper
         else:
             velocity = np.zeros(3)
+            if self.omega is not None:  # a skill that steered the wrist holds its orientation once done
+                self.omega = np.zeros(3)
         self.velocity = self._limit_accel(velocity) if not self.finished else np.zeros(3)
         action = np.zeros(self.ctx.action_dim, dtype=np.float32)
         action[:3] = self.velocity

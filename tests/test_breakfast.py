@@ -8,7 +8,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from demos.collect import CollectConfig, collect
-from envs.tasks.breakfast import SPHERES_PER_CUP
+from envs.skills import tilt_of
+from envs.tasks.breakfast import POUR_TILT, SPHERES_PER_CUP, tool_tilt
 
 
 def _run_skill(env, obs, skill, max_steps=300):
@@ -72,6 +73,46 @@ def test_tipping_a_full_cup_over_the_bowl_pours_it():
     in_bowl = env.in_bowl(env.sphere_positions())
     assert in_bowl[:SPHERES_PER_CUP].sum() >= SPHERES_PER_CUP - 1, "cup A's spheres went into the bowl"
     assert in_bowl[SPHERES_PER_CUP:].sum() == 0, "cup B's did not move"
+    env.close()
+
+
+def test_pour_only_tips_forward_and_put_down_only_tips_back():
+    """Each skill's wrist motion is one-way, so a policy that sees depth frames only can tell what to do next:
+    pour tips the cup and holds it tipped (also after it is done); put_down tips it back, then sets it
+    upright on the table, outside the bowl and the pouring zone, and lets go."""
+    env = envs.make_env("breakfast", depth=False)
+    obs, _ = env.reset(seed=4)  # before the free-spot search, this scene's cup was set down into the bowl
+    skills = envs.make_skills(env)
+    obs, _ = _run_skill(env, obs, skills[0])
+    pour, put_down = skills[2], skills[3]
+    tilts, done_at = [], None
+    pour.reset()
+    for t in range(150):  # the master's timescale: the pour is done after ~90 steps and then holds
+        action, done = pour.act(obs["state"])
+        done_at = t if done and done_at is None else done_at
+        obs, _, terminated, *_ = env.step(action)
+        assert not terminated
+        tilts.append(tool_tilt(env.parse_state(obs["state"])["tcp_orn"]))
+    assert done_at is not None and done_at < 140
+    assert np.all(np.diff(tilts) > -0.01), "pour never tips back"
+    assert tilts[-1] > POUR_TILT - 0.1 and env.robot.attached, "held tipped over the bowl after it is done"
+    put_down.reset()
+    tilts = []
+    for _ in range(150):
+        action, done = put_down.act(obs["state"])
+        obs, _, terminated, *_ = env.step(action)
+        assert not terminated
+        tilts.append(tool_tilt(env.parse_state(obs["state"])["tcp_orn"]))
+        if done:
+            break
+    assert done and not env.robot.attached
+    upright = int(np.argmax(np.array(tilts) < 0.05))
+    assert np.all(np.diff(tilts[: upright + 1]) < 0.01), "put_down tips back monotonically first"
+    cup, orn = env.object_pose(0)
+    bowl, _ = env.object_pose(2)
+    assert tilt_of(orn) < 0.1 and cup[2] < env.object_sizes[0, 2] / 2 + 0.01, "standing on the table"
+    assert np.linalg.norm(cup[:2] - bowl[:2]) > (env.object_sizes[0, 0] + env.object_sizes[2, 0]) / 2
+    assert env.in_bowl(env.sphere_positions())[:SPHERES_PER_CUP].sum() >= SPHERES_PER_CUP - 1
     env.close()
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pybullet as pb
 
 from envs.base import ManipulationEnv, TaskSpec
-from envs.scene import PLACEMENT_HIGH, PLACEMENT_LOW, add_container, random_color, sample_positions
+from envs.scene import add_container, random_color, sample_positions
 from envs.skills import CLOSE, DOWN_INV, OPEN, SAFE_Z, Context, Grasp, Skill, level_omega, tilt_of
 
 SPEC = TaskSpec(
@@ -158,6 +158,7 @@ def tool_tilt(tcp_orn: np.ndarray) -> float:
     return tilt_of(np.array(pb.multiplyTransforms((0, 0, 0), tcp_orn, (0, 0, 0), DOWN_INV)[1]))
 
 
+PUT_DOWN_X, PUT_DOWN_Y = (0.32, 0.72), (-0.28, 0.28)  # m: where put_down may set a cup (reachable, in view)
 CARRY_Z = SAFE_Z + 0.05  # tcp height for carrying a cup: its bottom clears the other cup and the bowl
 
 
@@ -197,13 +198,31 @@ class GraspCup(Grasp):
         return float(pos[2] + size[2] / 2 - 0.025)
 
 
-class Pour(Skill):
-    """Tip the held cup over the bowl and back.
+def pour_target(s: dict[str, np.ndarray], k: int) -> np.ndarray:
+    """tcp target (3,) m that puts held cup ``k``'s mouth where pouring needs it, for its current tilt.
 
-    The cup's mouth is steered (closed loop on the cup pose): while upright it waits beside the bowl on
-    the robot's side, high enough for the cup bottom to clear the rim; as it tips (0.5 rad/s about the
-    world y axis, mouth towards +x) the mouth target moves over the bowl centre. After ``POUR_TILT`` rad it holds
-    for ``POUR_HOLD`` steps, tips back, and is done once upright. With no cup held it is done at once.
+    Upright, the mouth waits beside the bowl on the robot's side, high enough for the cup bottom to clear
+    the rim; as the cup tips (about the world y axis, mouth towards +x) the mouth target moves over the
+    bowl centre. The tilt is the tool's own (what the arm was told); the mouth comes from the cup's pose.
+    """
+    pos, orn, size = _cup(s, k)
+    bowl, bsize = s["bowl_pos"], s["bowl_size"]
+    h = size[2]
+    mouth = pos + _up(orn) * h / 2
+    lean = min(tool_tilt(s["tcp_orn"]), np.pi / 2)
+    goal = np.array([bowl[0] - (h / 2) * np.cos(lean), bowl[1], bowl[2] + bsize[2] / 2 + POUR_HEIGHT])
+    return s["tcp_pos"] + (goal - mouth)
+
+
+class Pour(Skill):
+    """Carry the held cup beside the bowl, tip it over the bowl and hold it there; done after the hold.
+
+    The tip is about the world +y axis (0.5 rad/s): that turns wrist 1 alone, far from the wrist singularity
+    that a tip about x runs into (wrist 2 at 90 deg). The cup stays tipped once done: the tip back is
+    ``put_down``'s first phase. A learned skill sees depth frames only, and a timed hold followed by a tip
+    back at the same pose is invisible in them (measured: a learned pour stayed tipped at 110 deg); here
+    every pour state maps to one action (move, tip while the tilt grows, hold when tipped). With no cup
+    held it is done at once.
     """
 
     name = "pour"
@@ -216,55 +235,36 @@ class Pour(Skill):
         k = _held_cup(s)
         if k is None:
             return None, OPEN if s["grasped"][0] < 0.5 else CLOSE, True
-        pos, orn, size = _cup(s, k)
-        bowl, bsize = s["bowl_pos"], s["bowl_size"]
-        h = size[2]
-        up = _up(orn)
-        # Phases run on the tool's own tilt (what the arm was told); the mouth comes from the cup's pose.
+        tcp, target = s["tcp_pos"], pour_target(s, k)
         tilt = tool_tilt(s["tcp_orn"])
-        # Tip about the world +y axis: that turns wrist 1 alone, far from the wrist singularity that a tip
-        # about x runs into (wrist 2 at 90 deg). The mouth then swings towards +x, so the cup waits on
-        # the robot's side of the bowl and its mouth ends over the bowl centre.
-        mouth = pos + up * h / 2
-        rim = bowl[2] + bsize[2] / 2
-        lean = min(tilt, np.pi / 2)
-        goal = np.array([bowl[0] - (h / 2) * np.cos(lean), bowl[1], rim + POUR_HEIGHT])
-        tcp = s["tcp_pos"]
-        target = tcp + (goal - mouth)
-        max_w = self.ctx.max_angular
         if self.phase == "approach":
             self.omega = np.zeros(3)
             if tilt > 0.05:
-                self.omega = level_omega(s["tcp_orn"], max_w)
-            elif np.linalg.norm(goal - mouth) < 0.015:
+                self.omega = level_omega(s["tcp_orn"], self.ctx.max_angular)
+            elif np.linalg.norm(target - tcp) < 0.015:
                 self.phase = "tip"
-            if np.linalg.norm(goal[:2] - mouth[:2]) >= 0.03:
+            if np.linalg.norm(target[:2] - tcp[:2]) >= 0.03:
                 target = carry_target(tcp, target)
         if self.phase == "tip":
-            self.omega = np.array([0.0, max_w, 0.0])
+            self.omega = np.array([0.0, self.ctx.max_angular, 0.0])
             if tilt >= POUR_TILT:
                 self.phase = "hold"
         if self.phase == "hold":
             self.omega = np.zeros(3)
             self.hold += 1
-            if self.hold >= POUR_HOLD:
-                self.phase = "back"
-        if self.phase == "back":
-            self.omega = np.array([0.0, -max_w, 0.0])
-            if tilt < 0.05:
-                self.omega = np.zeros(3)
-                return target, CLOSE, True
+            return target, CLOSE, self.hold >= POUR_HOLD
         return target, CLOSE, False
 
 
 class PutDown(Skill):
-    """Set the held cup upright on the table beside the bowl, away from the other cup, and let go."""
+    """Tip the held cup back upright (where it was poured), set it on the table beside the bowl, away from
+    the other cup, and let go; done once the hand is open and back up."""
 
     name = "put_down"
 
     def reset(self) -> None:
         super().reset()
-        self.spot = None
+        self.spot, self.upright = None, False
 
     def plan(self, s):
         k = _held_cup(s)
@@ -272,6 +272,11 @@ class PutDown(Skill):
             opened = s["gripper"][0] > 0.09
             tcp = s["tcp_pos"]
             return np.array([tcp[0], tcp[1], max(tcp[2], SAFE_Z)]), OPEN, bool(opened and tcp[2] > SAFE_Z - 0.01)
+        # Poured: tip back first (the wrist's levelling law, which turns the right way whatever the tilt),
+        # the mouth steered as in the pour. Once upright, never again: a cup touching down tilts a little.
+        self.upright = self.upright or tool_tilt(s["tcp_orn"]) < 0.05
+        if not self.upright:
+            return pour_target(s, k), CLOSE, False
         pos, orn, size = _cup(s, k)
         if self.spot is None:
             self.spot = self._free_spot(s, k)
@@ -286,21 +291,26 @@ class PutDown(Skill):
 
     @staticmethod
     def _free_spot(s, k: int) -> np.ndarray:
-        """A spot on the table beside the bowl, clear of the other cup and of the pouring zone.
+        """The free spot on the table nearest to the held cup (xy, m): clear of the bowl and the other cup,
+        and out of the pouring zone.
 
-        Pours happen from the robot's side of the bowl (-x), so the spot is to the bowl's left or right
-        (+-y), or behind it (+x), never in front where the next pour's cup and wrist pass.
+        Pours happen from the robot's side of the bowl (-x): the strip in front of it, where the next pour's
+        cup and wrist pass, is kept free. Candidates lie on a 1 cm grid over the reachable, visible table.
         """
         pos, _, size = _cup(s, k)
         other, _, osize = _cup(s, 1 - k)
         bowl, bsize = s["bowl_pos"], s["bowl_size"]
-        r = size[0] / 2
-        for angle in np.deg2rad([90, -90, 60, -60, 30, -30, 0, 120, -120]):  # 0 = +x, 90 = +y
-            spot = bowl[:2] + (bsize[0] / 2 + r + 0.06) * np.array([np.cos(angle), np.sin(angle)])
-            inside = np.all(spot >= PLACEMENT_LOW + r) and np.all(spot <= PLACEMENT_HIGH - r)
-            if inside and np.linalg.norm(spot - other[:2]) > r + osize[0] / 2 + 0.04:
-                return spot
-        return np.clip(pos[:2], PLACEMENT_LOW + r, PLACEMENT_HIGH - r)
+        r, rb = size[0] / 2, bsize[0] / 2
+        xs, ys = np.meshgrid(np.arange(*PUT_DOWN_X, 0.01), np.arange(*PUT_DOWN_Y, 0.01), indexing="ij")
+        spots = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        to_bowl = np.linalg.norm(spots - bowl[:2], axis=1)
+        to_other = np.linalg.norm(spots - other[:2], axis=1)
+        pouring_zone = (spots[:, 0] < bowl[0]) & (np.abs(spots[:, 1] - bowl[1]) < rb + r + 0.03)
+        free = (to_bowl > rb + r + 0.04) & (to_other > r + osize[0] / 2 + 0.06) & ~pouring_zone
+        if not free.any():  # never seen: the spot farthest from both
+            return spots[np.argmax(np.minimum(to_bowl, to_other))]
+        spots = spots[free]
+        return spots[np.argmin(np.linalg.norm(spots - pos[:2], axis=1))]
 
 
 def make_skills(ctx: Context) -> list[Skill]:
