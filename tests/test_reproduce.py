@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 from hrlbc.cli import main
 
@@ -40,14 +41,29 @@ def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
 
 
-def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys):
+def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys, monkeypatch):
+    import hrlbc.evaluate.reproduce as reproduce_module
+
     out = tmp_path / "repro"
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     (out / "stages" / "eval_expert.json").unlink()
+
+    def interrupted(cfg, progress=True):  # Ctrl-C 0.2 s into the stage
+        time.sleep(0.2)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(reproduce_module, "evaluate", interrupted)
+        assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 130
+    assert float((out / "stages" / "eval_expert.elapsed").read_text()) >= 0.2
+    assert not (out / "stages" / "eval_expert.json").exists()
     capsys.readouterr()
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     text = capsys.readouterr().out
     assert "[reproduce] eval_expert ..." in text and text.count("skipped") == 12
+    # the finished stage's wall-clock includes the interrupted attempt; its running clock is gone
+    assert json.loads((out / "stages" / "eval_expert.json").read_text())["wall_s"] >= 0.2
+    assert not (out / "stages" / "eval_expert.elapsed").exists()
 
 
 def test_unknown_preset(capsys):

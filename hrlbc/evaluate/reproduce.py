@@ -3,8 +3,9 @@
 The method comes first (skills, then the master over them, each evaluated as soon as it is trained),
 the baselines after; ``results.md`` grows as the agents are evaluated. Each stage runs the project's
 own command code with settings from ``configs/reproduce/<preset>.yaml`` and marks itself done in
-``<out>/stages/<stage>.json`` (with its wall-clock); a re-run skips done stages and resumes an
-interrupted one (collection and training resume themselves).
+``<out>/stages/<stage>.json`` (with its wall-clock, summed over attempts stopped by Ctrl-C or an
+error); a re-run skips done stages and resumes an interrupted one (collection and training resume
+themselves).
 """
 
 from __future__ import annotations
@@ -62,9 +63,17 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
             print(f"[reproduce] {name}: done already, skipped")
             return
         print(f"[reproduce] {name} ...", flush=True)
-        t0 = time.perf_counter()
-        fn()
-        atomic_write_text(marker, json.dumps({"stage": name, "wall_s": time.perf_counter() - t0}))
+        # The time of attempts stopped by Ctrl-C or an error is kept in `clock`, so a stage that was
+        # resumed reports all the time it took, not just its last attempt's.
+        clock = stages / f"{name}.elapsed"
+        spent, t0 = float(clock.read_text()) if clock.is_file() else 0.0, time.perf_counter()
+        try:
+            fn()
+        except BaseException:
+            atomic_write_text(clock, f"{spent + time.perf_counter() - t0:.1f}")
+            raise
+        atomic_write_text(marker, json.dumps({"stage": name, "wall_s": spent + time.perf_counter() - t0}))
+        clock.unlink(missing_ok=True)
 
     def cfg_for(schema, name: str, section: str, **fixed) -> Any:
         return stage_config(schema, preset, name, section, **fixed)
