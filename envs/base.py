@@ -71,6 +71,11 @@ class ManipulationEnv(gym.Env):
     workspace = np.array([[0.25, -0.35, 0.01], [0.8, 0.35, 0.4]])
     start_low, start_high = np.array([0.35, -0.15, 0.18]), np.array([0.55, 0.15, 0.3])
 
+    @property
+    def mask_contents(self) -> int:
+        """Segmentation class of the task's loose contents (Breakfast's spheres): the one after its objects."""
+        return MASK_FIRST_OBJECT + len(self.object_names)
+
     def __init__(
         self,
         image_size: int = 64,
@@ -183,7 +188,7 @@ class ManipulationEnv(gym.Env):
         for k, body in enumerate(self.objects):
             lut[body + 1] = MASK_FIRST_OBJECT + k
         for body in self._contents():
-            lut[body + 1] = MASK_FIRST_OBJECT + len(self.objects)
+            lut[body + 1] = self.mask_contents
         self.mask_lut = lut
         base = CameraParams()
         params = [base.jittered(rng) if self.camera_mode == "random" else base for _ in range(self.n_views)]

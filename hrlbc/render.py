@@ -69,8 +69,8 @@ def render_scene(cfg: RenderConfig) -> Path:
             ax.axis("off")
     fig.colorbar(im, ax=axes[:, 1].tolist(), fraction=0.046)
     names = ", ".join(f"{MASK_FIRST + k}={n}" for k, n in enumerate(env.object_names))
-    if (obs["mask"] == MASK_FIRST + len(env.object_names)).any():  # a task's loose contents (Breakfast's spheres)
-        names += f", {MASK_FIRST + len(env.object_names)}=contents"
+    if (obs["mask"] == env.mask_contents).any():  # a task's loose contents (Breakfast's spheres)
+        names += f", {env.mask_contents}=contents"
     fig.suptitle(
         f"{env.spec_task.env_id}  seed {cfg.seed}  ({cfg.camera} camera; mask 1=table 2=robot {names})", fontsize=10
     )
