@@ -46,6 +46,9 @@ class TrainMasterConfig:
     )
     total_steps: int = field(default=4000, metadata={"help": "master steps (PPO timesteps) to train"})
     lr: float = field(default=7e-4, metadata={"help": "Adam learning rate (eps 1e-5)"})
+    anneal_lr: bool = field(
+        default=False, metadata={"help": "decay the learning rate linearly to 0 at total_steps (CleanRL's PPO)"}
+    )
     n_steps: int = field(default=40, metadata={"help": "master steps per env per PPO update"})
     n_minibatches: int = field(default=8, metadata={"help": "minibatches per PPO epoch"})
     n_epochs: int = field(default=5, metadata={"help": "PPO epochs per update"})
@@ -184,6 +187,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     """Train the master; return the path of ``best.zip``."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.utils import LinearSchedule
 
     from hrlbc.master.features import DepthCNN, SkillFeatures
     from hrlbc.skills.train import resolve_device
@@ -222,7 +226,9 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         model = PPO(
             "MlpPolicy",
             vec,
-            learning_rate=cfg.lr,
+            # SB3 calls the schedule with the fraction of total_steps still to go (1 -> 0); a resumed run
+            # keeps it, since the remaining steps are counted against the same total.
+            learning_rate=LinearSchedule(cfg.lr, 0.0, 1.0) if cfg.anneal_lr else cfg.lr,
             n_steps=cfg.n_steps,
             batch_size=cfg.n_envs * cfg.n_steps // cfg.n_minibatches,
             n_epochs=cfg.n_epochs,
@@ -290,6 +296,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             )
         if not history or history[-1]["master_steps"] != model.num_timesteps:
             evaluate_and_save(callback.env_steps, time.perf_counter() - callback.wall0)
+        save_zip(model, last)  # the callback saved before the last rollout's update; keep that update
     finally:
         vec.close()
         eval_env.close()
