@@ -383,7 +383,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     tb.close()
     if env is not None:
         env.close()
-    plot_curves(history, out / "curves.png", f"{spec.env_id} skills ({cfg.width}, augment={cfg.augment})")
+    what = "flat BC" if cfg.flat else "skills"
+    plot_curves(history, out / "curves.png", f"{spec.env_id} {what} ({cfg.width}, augment={cfg.augment})")
     return out / "best.pt"
 
 
