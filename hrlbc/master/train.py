@@ -296,7 +296,8 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             )
         if not history or history[-1]["master_steps"] != model.num_timesteps:
             evaluate_and_save(callback.env_steps, time.perf_counter() - callback.wall0)
-        save_zip(model, last)  # the callback saved before the last rollout's update; keep that update
+        else:  # the callback saved before the last rollout's update; keep that update
+            save_zip(model, last)
     finally:
         vec.close()
         eval_env.close()
