@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ class TrainMasterConfig:
     total_steps: int = field(default=4000, metadata={"help": "master steps (PPO timesteps) to train"})
     lr: float = field(default=7e-4, metadata={"help": "Adam learning rate (eps 1e-5)"})
     anneal_lr: bool = field(
-        default=False, metadata={"help": "decay the learning rate linearly to 0 at total_steps (CleanRL's PPO)"}
+        default=False, metadata={"help": "decay the learning rate linearly over total_steps, as CleanRL's PPO"}
     )
     n_steps: int = field(default=40, metadata={"help": "master steps per env per PPO update"})
     n_minibatches: int = field(default=8, metadata={"help": "minibatches per PPO epoch"})
@@ -179,6 +180,20 @@ def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool 
     return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)), "skill_counts": counts.tolist()}
 
 
+def annealed_lr(cfg: TrainMasterConfig) -> Callable[[float], float]:
+    """CleanRL's PPO schedule: update k of N runs at ``lr * (1 - (k - 1) / N)``, the last one at ``lr / N``.
+
+    SB3 evaluates the schedule after each rollout, with the fraction of ``total_steps`` still to go
+    (``1 - k / N`` at update k), hence the shift by one rollout; a plain linear-to-0 schedule would run
+    the last update at lr 0 and waste its rollout. A resumed run keeps the schedule: SB3 counts the
+    remaining steps against the same total.
+    """
+    from stable_baselines3.common.utils import LinearSchedule
+
+    shift = cfg.n_envs * cfg.n_steps / cfg.total_steps  # one rollout, as a fraction of the run
+    return LinearSchedule(cfg.lr * (1 + shift), cfg.lr * shift, 1.0)
+
+
 def save_zip(model, path: Path) -> None:
     atomic_write(path, lambda tmp: model.save(tmp))  # tmp has a suffix, so SB3 adds no ".zip"
 
@@ -187,7 +202,6 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     """Train the master; return the path of ``best.zip``."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.utils import LinearSchedule
 
     from hrlbc.master.features import DepthCNN, SkillFeatures
     from hrlbc.skills.train import resolve_device
@@ -226,9 +240,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         model = PPO(
             "MlpPolicy",
             vec,
-            # SB3 calls the schedule with the fraction of total_steps still to go (1 -> 0); a resumed run
-            # keeps it, since the remaining steps are counted against the same total.
-            learning_rate=LinearSchedule(cfg.lr, 0.0, 1.0) if cfg.anneal_lr else cfg.lr,
+            learning_rate=annealed_lr(cfg) if cfg.anneal_lr else cfg.lr,
             n_steps=cfg.n_steps,
             batch_size=cfg.n_envs * cfg.n_steps // cfg.n_minibatches,
             n_epochs=cfg.n_epochs,
