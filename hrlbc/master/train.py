@@ -88,8 +88,13 @@ class TrainMasterConfig:
             raise ConfigError(f"perturb is a probability in [0, 1], got {self.perturb}")
         if self.perturb and self.skills == "flat":
             raise ConfigError("perturb trains a master over skills; ppo-flat (skills=flat) does not take it")
-        if (self.n_envs * self.n_steps) % self.n_minibatches:
+        if self.rollout % self.n_minibatches:
             raise ConfigError("n_envs * n_steps must be divisible by n_minibatches")
+
+    @property
+    def rollout(self) -> int:
+        """Master steps per PPO update (all envs)."""
+        return self.n_envs * self.n_steps
 
     @property
     def learned_skills(self) -> bool:
@@ -190,7 +195,7 @@ def annealed_lr(cfg: TrainMasterConfig) -> Callable[[float], float]:
     """
     from stable_baselines3.common.utils import LinearSchedule
 
-    shift = cfg.n_envs * cfg.n_steps / cfg.total_steps  # one rollout, as a fraction of the run
+    shift = cfg.rollout / cfg.total_steps  # one rollout, as a fraction of the run
     return LinearSchedule(cfg.lr * (1 + shift), cfg.lr * shift, 1.0)
 
 
@@ -242,7 +247,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             vec,
             learning_rate=annealed_lr(cfg) if cfg.anneal_lr else cfg.lr,
             n_steps=cfg.n_steps,
-            batch_size=cfg.n_envs * cfg.n_steps // cfg.n_minibatches,
+            batch_size=cfg.rollout // cfg.n_minibatches,
             n_epochs=cfg.n_epochs,
             gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda,
