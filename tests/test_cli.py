@@ -100,3 +100,16 @@ def test_a_logged_run_redraws_its_bar_only_at_the_start_and_the_end(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     draws = [line for line in out.stderr.splitlines() if "collect pick" in line]  # text mode: \r -> \n
     assert 1 <= len(draws) <= 3, out.stderr
+
+
+def test_a_logged_master_run_shows_its_bar_and_each_validation(tmp_path):
+    """train-master under nohup/CI: a tqdm bar in master steps (stderr), one line per validation (stdout)."""
+    args = [
+        "train-master", "task=pick", "skills=scripted", "obs=state", "n_envs=1", "n_steps=4", "n_minibatches=2",
+        "total_steps=8", "eval_every=1", "eval_episodes=1", f"out={tmp_path / 'm'}",
+    ]  # fmt: skip
+    code = f"import sys; from hrlbc.cli import main; sys.exit(main({args!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    validations = [line for line in out.stdout.splitlines() if "validation success" in line]
+    assert [line.split()[2] for line in validations] == ["4", "8"], out.stdout
+    assert "master pick" in out.stderr and "8/8" in out.stderr, out.stderr

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 import envs
 from demos.collect import VALIDATION_SEED_START
@@ -266,6 +267,16 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     best = max((h["success"] for h in history), default=-1.0)
 
     # ------------------------------------------------------------- callback
+    # SB3's own bar (rich) prints nothing when stdout is no terminal (nohup, CI); tqdm writes to logs.
+    bar = tqdm(
+        total=cfg.total_steps,
+        initial=min(model.num_timesteps, cfg.total_steps),
+        unit="step",
+        disable=not cfg.progress,
+        desc=f"master {cfg.task}",
+        dynamic_ncols=True,
+    )
+
     def evaluate_and_save(env_steps: int, wall_s: float) -> None:
         """Success on the validation seeds; best.zip on a new best; last.zip and history always."""
         nonlocal best
@@ -281,6 +292,12 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             save_zip(model, out / "best.zip")
         save_zip(model, last)
         atomic_write_text(history_path, json.dumps(history, indent=1))
+        bar.set_postfix(env_steps=env_steps, success=f"{result['success']:.0%}", best=f"{best:.0%}")
+        if cfg.progress:
+            bar.write(
+                f"master step {model.num_timesteps} ({env_steps} env steps, {wall_s / 60:.1f} min): "
+                f"validation success {result['success']:.0%} on {len(seeds)} seeds (best {best:.0%})"
+            )
 
     class SuccessCallback(BaseCallback):
         """Counts low-level env steps; evaluates every ``eval_every`` PPO updates."""
@@ -292,6 +309,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
 
         def _on_step(self) -> bool:
             self.env_steps += sum(info.get("skill_steps", 0) for info in self.locals["infos"])
+            bar.update(len(self.locals["infos"]))
             return True
 
         def _on_rollout_end(self) -> None:
@@ -307,7 +325,6 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             model.learn(
                 remaining,
                 callback=callback,
-                progress_bar=cfg.progress,
                 reset_num_timesteps=not cfg.resume,
                 tb_log_name="ppo",
             )
@@ -316,6 +333,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         else:  # the callback saved before the last rollout's update; keep that update
             save_zip(model, last)
     finally:
+        bar.close()
         vec.close()
         eval_env.close()
     atomic_write_text(
