@@ -88,6 +88,24 @@ def test_master_agent_and_video(tmp_path):
     assert r["hashes"]["checkpoint"] and len(list((tmp_path / "e").glob("episode_*.mp4"))) == 1
 
 
+def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
+    """deterministic=false samples the master's picks; the same seeds give the same report for any workers."""
+    best = str(train_master(tiny_master_config(tmp_path / "m", obs="state")))
+    reports = [
+        evaluate(
+            EvaluateConfig(
+                task="pick", agent="master", checkpoint=best, episodes=3, workers=w, deterministic=False, out=str(out)
+            ),
+            progress=False,
+        )
+        for w, out in ((1, tmp_path / "a"), (2, tmp_path / "b"))
+    ]
+    assert reports[0]["per_episode"] == reports[1]["per_episode"]
+    # A master after 4 PPO steps is near uniform over the 3 skills: sampled picks vary.
+    assert len(reports[0]["skill_choices"]) >= 2, reports[0]["skill_choices"]
+    assert "actions sampled" in (tmp_path / "a" / "report.md").read_text()
+
+
 def test_bad_input(tmp_path, capsys):
     (tmp_path / "skills.pt").write_bytes(b"x")
     assert_cli_errors(

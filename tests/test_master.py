@@ -207,3 +207,16 @@ def test_batched_placement_matches_skills_in_workers(tiny_skills):
             break
     batched.close()
     single.close()
+
+
+def test_sampled_validation_leaves_training_unchanged(tmp_path):
+    """eval_deterministic=false samples validation picks from seeded RNGs, then restores training's RNG."""
+    weights, histories = [], []
+    for sampled in (False, True):
+        out = tmp_path / f"m{sampled}"
+        train_master(tiny_master_config(out, obs="state", total_steps=12, eval_deterministic=not sampled))
+        weights.append(PPO.load(out / "last.zip").policy.state_dict())
+        histories.append([h["skill_counts"] for h in json.loads((out / "history.json").read_text())])
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
+    assert len(histories[1]) == 3 and histories[0] != histories[1]

@@ -98,9 +98,13 @@ def master_run_config(checkpoint: str) -> dict[str, Any]:
 
 
 class MasterAgent:
-    """The hierarchy: every ``timescale`` steps the PPO master picks a skill from its observation."""
+    """The hierarchy: every ``timescale`` steps the PPO master picks a skill from its observation.
 
-    def __init__(self, checkpoint: str, env: envs.ManipulationEnv) -> None:
+    ``deterministic=False`` samples the pick from the master's policy (torch's RNG) instead of taking
+    the most likely skill.
+    """
+
+    def __init__(self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True) -> None:
         from stable_baselines3 import PPO
 
         from hrlbc.master.skill_env import LearnedSkills, ScriptedSkills
@@ -118,6 +122,7 @@ class MasterAgent:
         self.t, self.skill = 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
         self.config = cfg
+        self.deterministic = deterministic
 
     def reset(self) -> None:
         self.skills.reset()
@@ -129,7 +134,7 @@ class MasterAgent:
             self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
         if self.t % self.timescale == 0:
             master_obs = obs["state"] if self.obs_mode == "state" else np.stack(self.history)
-            self.skill = int(self.model.predict(master_obs, deterministic=True)[0])
+            self.skill = int(self.model.predict(master_obs, deterministic=self.deterministic)[0])
             self.choices.append(self.skill)
             self.skills.start(self.skill)
         self.t += 1
@@ -153,7 +158,7 @@ def check_agent_checkpoint(agent: str, checkpoint: str | None) -> None:
 class PPOFlatAgent:
     """The ppo-flat baseline: a PPO policy on low-level actions (``train-master skills=flat``)."""
 
-    def __init__(self, checkpoint: str, env: envs.ManipulationEnv) -> None:
+    def __init__(self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True) -> None:
         from stable_baselines3 import PPO
 
         cfg = master_run_config(checkpoint)
@@ -165,6 +170,7 @@ class PPOFlatAgent:
         self.obs_mode, self.frames = cfg["obs"], cfg["frames"]
         self.scale = env.action_space.high.astype(np.float32)
         self.history: deque[np.ndarray] = deque(maxlen=self.frames)
+        self.deterministic = deterministic
 
     def reset(self) -> None:
         self.history.clear()
@@ -175,12 +181,21 @@ class PPOFlatAgent:
         else:
             self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
             x = np.stack(self.history)
-        action = self.model.predict(x, deterministic=True)[0]
+        action = self.model.predict(x, deterministic=self.deterministic)[0]
         return np.clip(action, -1, 1) * self.scale, None
 
 
-def make_agent(agent: str, env: envs.ManipulationEnv, checkpoint: str | None, sequence: list[int] | None):
-    """Build ``agent`` (one of :data:`AGENTS`) for ``env``; bad combinations raise :class:`ConfigError`."""
+def make_agent(
+    agent: str,
+    env: envs.ManipulationEnv,
+    checkpoint: str | None,
+    sequence: list[int] | None,
+    deterministic: bool = True,
+):
+    """Build ``agent`` (one of :data:`AGENTS`) for ``env``; bad combinations raise :class:`ConfigError`.
+
+    ``deterministic`` applies to the PPO agents (master, ppo-flat); the others have no choice to sample.
+    """
     check_agent_checkpoint(agent, checkpoint)
     if agent == "expert":
         return ExpertAgent(env)
@@ -189,8 +204,8 @@ def make_agent(agent: str, env: envs.ManipulationEnv, checkpoint: str | None, se
     if agent == "flat-bc":
         return FlatBCAgent(checkpoint, env)
     if agent == "master":
-        return MasterAgent(checkpoint, env)
-    return PPOFlatAgent(checkpoint, env)
+        return MasterAgent(checkpoint, env, deterministic)
+    return PPOFlatAgent(checkpoint, env, deterministic)
 
 
 def agent_env_options(agent: str, checkpoint: str | None) -> dict[str, Any]:

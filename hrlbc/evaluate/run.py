@@ -40,6 +40,10 @@ class EvaluateConfig:
     )
     perturb_step: int = field(default=0, metadata={"help": "robustness: knock/move the object at this step (0 = off)"})
     occlude: list[int] = field(default_factory=list, metadata={"help": "robustness: [start, length] occluder steps"})
+    deterministic: bool = field(
+        default=True,
+        metadata={"help": "master, ppo-flat: most likely action; false samples it (seeded by the episode seed)"},
+    )
     video: int = field(default=0, metadata={"help": "save videos of the first N episodes"})
     out: str = field(default="runs/eval_${task}_${agent}", metadata={"help": "report directory"})
 
@@ -76,8 +80,11 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
 
 def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=()) -> dict[str, Any]:
     """One low-level episode; appends annotated video frames to ``frames`` when given."""
+    import torch
+
     obs, _ = env.reset(seed=seed)
     agent.reset()
+    torch.manual_seed(seed)  # a sampling agent draws from torch's RNG: the episode, not the worker, fixes it
     switches, last, info = [], None, {"is_success": False, "failure": None}
     while True:
         action, skill = agent.act(obs)
@@ -102,6 +109,10 @@ def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=(
     }
 
 
+def agent_for(cfg: EvaluateConfig, env):
+    return make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None, cfg.deterministic)
+
+
 _worker: dict[str, Any] = {}
 
 
@@ -110,7 +121,7 @@ def _init(cfg: EvaluateConfig) -> None:
 
     torch.set_num_threads(1)
     env = envs.make_env(cfg.task, **cfg.env_options())
-    _worker.update(env=env, agent=make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None))
+    _worker.update(env=env, agent=agent_for(cfg, env))
 
 
 def _episode(seed: int) -> dict[str, Any]:
@@ -128,7 +139,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
     cfg.task = spec.name
     # Build one agent here first: a bad checkpoint or agent/checkpoint mismatch fails before any worker.
     probe_env = envs.make_env(cfg.task, **cfg.env_options())
-    make_agent(cfg.agent, probe_env, cfg.checkpoint, cfg.sequence or None)
+    agent_for(cfg, probe_env)
     probe_env.close()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +171,7 @@ def save_videos(cfg: EvaluateConfig, spec, seeds: list[int], out: Path) -> None:
     from demos.video import write_video
 
     env = envs.make_env(cfg.task, rgb=True, **cfg.env_options())
-    agent = make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None)
+    agent = agent_for(cfg, env)
     for seed in seeds:
         frames: list = []
         r = run_episode(env, agent, seed, frames, spec.skills)
@@ -207,6 +218,9 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"Seeds {r['seeds'][0]}-{r['seeds'][1]}. Checkpoint: `{r['checkpoint']}` "
         f"(sha256 {r['hashes'].get('checkpoint')}).",
     ]
+    if r["agent"] in ("master", "ppo-flat"):
+        how = "the most likely action" if r["config"]["deterministic"] else "actions sampled (seeded per episode)"
+        lines[-1] += f" Policy: {how}."
     if r["failures"]:
         lines += ["", "Failures: " + ", ".join(f"{k} x{v}" for k, v in r["failures"].items())]
     if r["skill_choices"]:

@@ -69,6 +69,9 @@ class TrainMasterConfig:
     )
     eval_every: int = field(default=5, metadata={"help": "evaluate success every N PPO updates"})
     eval_episodes: int = field(default=20, metadata={"help": "held-out validation seeds per evaluation"})
+    eval_deterministic: bool = field(
+        default=True, metadata={"help": "validation: most likely skill; false samples it (seeded per episode)"}
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda (PPO networks)"})
     seed: int = field(default=0, metadata={"help": "seed"})
     resume: bool = field(default=False, metadata={"help": "continue from out/last.zip"})
@@ -169,20 +172,28 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
 
 
 def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool = True) -> dict[str, Any]:
-    """Success rate, mean episode length (low-level steps) and skill choice counts on ``seeds``."""
+    """Success rate, mean episode length (low-level steps) and skill choice counts on ``seeds``.
+
+    ``deterministic=False`` samples the actions, from torch's RNG seeded by each episode's seed; the
+    caller's RNG state is restored afterwards, so validation does not change how training samples.
+    """
+    import torch
+
     discrete = hasattr(env.action_space, "n")  # skills; ppo-flat acts continuously and has no counts
     successes, lengths, counts = [], [], np.zeros(env.action_space.n if discrete else 0, int)
-    for seed in seeds:
-        obs, _ = env.reset(seed=seed)
-        done, info = False, {}
-        while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
-            if discrete:
-                counts[int(action)] += 1
-            obs, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-        successes.append(bool(info["is_success"]))
-        lengths.append(info["env_steps"])
+    with torch.random.fork_rng():  # CPU and any CUDA generator
+        for seed in seeds:
+            obs, _ = env.reset(seed=seed)
+            torch.manual_seed(seed)
+            done, info = False, {}
+            while not done:
+                action, _ = model.predict(obs, deterministic=deterministic)
+                if discrete:
+                    counts[int(action)] += 1
+                obs, _, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+            successes.append(bool(info["is_success"]))
+            lengths.append(info["env_steps"])
     return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)), "skill_counts": counts.tolist()}
 
 
@@ -280,7 +291,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     def evaluate_and_save(env_steps: int, wall_s: float) -> None:
         """Success on the validation seeds; best.zip on a new best; last.zip and history always."""
         nonlocal best
-        result = evaluate_master(model, eval_env, seeds)
+        result = evaluate_master(model, eval_env, seeds, cfg.eval_deterministic)
         history.append(
             {"master_steps": int(model.num_timesteps), "env_steps": int(env_steps), "wall_s": wall_s, **result}
         )
