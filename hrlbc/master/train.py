@@ -351,7 +351,9 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         out / "master.json",
         json.dumps({"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}, indent=1),
     )
-    plot_learning_curve(history, out / "learning_curve.png", f"{cfg.task} master ({cfg.skills}, obs={cfg.obs})")
+    picks = "most likely" if cfg.eval_deterministic else "sampled"
+    title = f"{cfg.task} master ({cfg.skills}, obs={cfg.obs}; validation: {picks} actions)"
+    plot_learning_curve(history, out / "learning_curve.png", title)
     return out / "best.zip"
 
 
