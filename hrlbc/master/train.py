@@ -1,7 +1,7 @@
 """``hrlbc train-master``: PPO (stable-baselines3) over skills, from the sparse task reward only.
 
 Reads top to bottom: config -> vectorised skill envs -> PPO -> learn with a success-rate callback
-(held-out seeds, deterministic policy, best checkpoint by success) -> learning-curve PNG.
+(held-out seeds, the most likely or a sampled skill, best checkpoint by success) -> learning-curve PNG.
 ``total_steps`` counts master steps (PPO timesteps); every figure also reports low-level env steps.
 ``skills=flat`` trains the ppo-flat baseline instead: PPO on low-level actions, where a "master step"
 is one low-level step, so compare budgets in env steps.
