@@ -54,7 +54,7 @@ class RandomMaster:
 
 
 def test_skill_env_passes_checkers():
-    for obs in ("state", "depth"):
+    for obs in ("state", "depth", "depth_proprio"):
         env = SkillEnv("bowl", "scripted", obs=obs, image_size=32, timescale=5)
         gym_check_env(env, skip_render_check=True)
         sb3_check_env(env, warn=False)
@@ -69,6 +69,27 @@ def test_skill_step_runs_the_timescale_and_reports_it():
     assert env.env.robot.attached, "the scripted grasp skill grasps within one master step"
     _, reward, terminated, _, info = env.step(3)  # carry it to the bowl and release
     assert terminated and reward == 1.0 and info["is_success"] and info["skill_steps"] < 60
+    env.close()
+
+
+def test_proprio_tells_a_held_cube_from_an_empty_closed_gripper():
+    env = SkillEnv("bowl", "scripted", obs="depth_proprio", image_size=32, timescale=60)
+    obs, _ = env.reset(seed=3)
+    assert obs["depth"].shape == (3, 32, 32) and obs["proprio"].shape == (8,)
+    tcp = env.env.robot.tcp_pose()[0]
+    assert np.allclose(obs["proprio"][:3], tcp, atol=1e-5)
+    assert obs["proprio"][7] == pytest.approx(0.11, abs=0.002), "open gripper: 2 x 5.5 cm finger travel"
+    obs, *_ = env.step(1)  # the scripted grasp holds the cube
+    cube = env.env.object_sizes[0, 0]
+    assert env.env.robot.attached and obs["proprio"][7] == pytest.approx(cube, abs=0.005)
+
+    obs, _ = env.reset(seed=3)
+    close = np.zeros(env.env.action_space.shape, np.float32)
+    close[-1] = -1.0
+    for _ in range(10):  # close in mid-air: nothing between the pads
+        low_obs, *_ = env.env.step(close)
+    env.view.push(low_obs)
+    assert not env.env.robot.attached and env.view.observe(low_obs)["proprio"][7] < 0.005
     env.close()
 
 
@@ -116,6 +137,26 @@ def test_learned_skills_end_to_end_with_skill_features_and_resume(tiny_skills, t
     assert all(torch.equal(trunk[k].cpu(), cloned[k].cpu()) for k in cloned)
     args = [f"{k}={v}" for k, v in kw.items()] + [f"out={tmp_path / 'm'}", "task=pick", "image_size=32"]
     assert main(["train-master", *args]) == 2  # the run exists and resume=true was not given
+
+
+def test_learned_skills_with_proprio_train_freeze_the_trunk_and_evaluate(tiny_skills, tmp_path, capsys):
+    kw = dict(skills=str(tiny_skills["pick"]), features="skill", obs="depth_proprio", n_steps=8, timescale=4)
+    best = train_master(tiny_master_config(tmp_path / "m", total_steps=8, **kw))
+    policy = PPO.load(str(best), device="cpu").policy
+    extractor = policy.features_extractor
+    trunk = extractor.depth.trunk.state_dict()
+    cloned = build_model(load_checkpoint(str(tiny_skills["pick"]))).state_dict()
+    assert all(torch.equal(trunk[k].cpu(), cloned[k].cpu()) for k in cloned), "SB3's init reached the frozen trunk"
+    # The gripper gap reaches the features: an empty and a holding gripper look different to the master.
+    depth = torch.rand(1, 3, 32, 32)
+    held, empty = torch.zeros(1, 8), torch.zeros(1, 8)
+    held[0, 7] = 0.045
+    with torch.no_grad():
+        features = [extractor({"depth": depth, "proprio": p}) for p in (held, empty)]
+    assert not torch.allclose(*features)
+    args = [f"checkpoint={best}", "task=pick", "agent=master", "episodes=2", "workers=1", f"out={tmp_path / 'e'}"]
+    assert main(["evaluate", *args]) == 0
+    assert json.loads((tmp_path / "e" / "report.json").read_text())["episodes"] == 2
 
 
 def test_cnn_features_on_depth_with_annealed_lr(tmp_path):
@@ -186,10 +227,16 @@ def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
     assert not (tmp_path / "a").exists(), "nothing was created for refused input"
 
 
-def test_batched_placement_matches_skills_in_workers(tiny_skills):
+@pytest.mark.parametrize("obs", ["depth", "depth_proprio"])
+def test_batched_placement_matches_skills_in_workers(tiny_skills, obs):
     from hrlbc.master.batched import BatchedSkillVecEnv
 
-    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs="depth", image_size=32, timescale=5)
+    def same(batch, single):
+        if obs == "depth":
+            return np.array_equal(batch[0], single)
+        return all(np.array_equal(batch[k][0], single[k]) for k in ("depth", "proprio"))
+
+    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs=obs, image_size=32, timescale=5)
     single = SkillEnv(**kw)
     # One env: batching must not change the semantics (with more envs, batched convolutions may differ
     # from single ones in the last float bits, so trajectories can drift apart, as on any other device).
@@ -197,11 +244,11 @@ def test_batched_placement_matches_skills_in_workers(tiny_skills):
     batched.seed(11)
     obs_b = batched.reset()
     obs_s, _ = single.reset(seed=11)
-    assert np.array_equal(obs_b[0], obs_s)
+    assert same(obs_b, obs_s)
     for action in (0, 1, 2, 1):
         obs_s, r_s, term, trunc, info_s = single.step(action)
         obs_b, r_b, dones, infos = batched.step(np.array([action]))
-        assert np.array_equal(obs_b[0], obs_s) and r_b[0] == r_s
+        assert same(obs_b, obs_s) and r_b[0] == r_s
         assert infos[0]["skill_steps"] == info_s["skill_steps"] and infos[0]["env_steps"] == info_s["env_steps"]
         if term or trunc:
             break

@@ -10,7 +10,6 @@ serves the scripted expert, fixed skill sequences, the hierarchy and the flat ba
 from __future__ import annotations
 
 import json
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +106,7 @@ class MasterAgent:
     def __init__(self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True) -> None:
         from stable_baselines3 import PPO
 
-        from hrlbc.master.skill_env import LearnedSkills, ScriptedSkills
+        from hrlbc.master.skill_env import LearnedSkills, MasterView, ScriptedSkills
 
         cfg = master_run_config(checkpoint)
         if cfg["skills"] == "flat":
@@ -116,9 +115,8 @@ class MasterAgent:
             raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.model = PPO.load(checkpoint, device="cpu")
         self.skills = ScriptedSkills(env) if cfg["skills"] == "scripted" else LearnedSkills(cfg["skills"])
-        self.obs_mode, self.frames = cfg["obs"], cfg["frames"]
+        self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
         self.timescale = cfg["timescale"] or env.spec_task.timescale
-        self.history: deque[np.ndarray] = deque(maxlen=self.frames)
         self.t, self.skill = 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
         self.config = cfg
@@ -126,14 +124,13 @@ class MasterAgent:
 
     def reset(self) -> None:
         self.skills.reset()
-        self.history.clear()
+        self.view.reset()
         self.t, self.choices = 0, []
 
     def act(self, obs):
-        if self.obs_mode == "depth":
-            self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
+        self.view.push(obs)
         if self.t % self.timescale == 0:
-            master_obs = obs["state"] if self.obs_mode == "state" else np.stack(self.history)
+            master_obs = self.view.observe(obs)
             self.skill = int(self.model.predict(master_obs, deterministic=self.deterministic)[0])
             self.choices.append(self.skill)
             self.skills.start(self.skill)
@@ -161,27 +158,24 @@ class PPOFlatAgent:
     def __init__(self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True) -> None:
         from stable_baselines3 import PPO
 
+        from hrlbc.master.skill_env import MasterView
+
         cfg = master_run_config(checkpoint)
         if cfg["skills"] != "flat":
             raise ConfigError(f"{checkpoint} is a master over skills; agent=ppo-flat needs train-master skills=flat")
         if cfg["task"] != env.spec_task.name:
             raise ConfigError(f"{checkpoint} was trained on task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.model = PPO.load(checkpoint, device="cpu")
-        self.obs_mode, self.frames = cfg["obs"], cfg["frames"]
+        self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
         self.scale = env.action_space.high.astype(np.float32)
-        self.history: deque[np.ndarray] = deque(maxlen=self.frames)
         self.deterministic = deterministic
 
     def reset(self) -> None:
-        self.history.clear()
+        self.view.reset()
 
     def act(self, obs):
-        if self.obs_mode == "state":
-            x = obs["state"]
-        else:
-            self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
-            x = np.stack(self.history)
-        action = self.model.predict(x, deterministic=self.deterministic)[0]
+        self.view.push(obs)
+        action = self.model.predict(self.view.observe(obs), deterministic=self.deterministic)[0]
         return np.clip(action, -1, 1) * self.scale, None
 
 

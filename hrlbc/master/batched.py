@@ -17,6 +17,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from hrlbc.master.skill_env import SkillEnv
 
 
+def stack_obs(obs: list[np.ndarray | dict[str, np.ndarray]]) -> np.ndarray | dict[str, np.ndarray]:
+    """N master observations -> one batch (a dict of batches for ``depth_proprio``)."""
+    if isinstance(obs[0], dict):
+        return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
+    return np.stack(obs)
+
+
 class BatchedSkillVecEnv(VecEnv):
     """A ``VecEnv`` of N :class:`SkillEnv`s sharing one learned-skill policy, stepped in lockstep."""
 
@@ -43,7 +50,7 @@ class BatchedSkillVecEnv(VecEnv):
             self.histories[i].clear()
             out.append(obs)
         self._seeds = [None] * len(self.envs)
-        return np.stack(out)
+        return stack_obs(out)
 
     def step_async(self, actions: np.ndarray) -> None:
         self.actions = np.asarray(actions)
@@ -64,7 +71,7 @@ class BatchedSkillVecEnv(VecEnv):
             for i, action in zip(idx, actions):
                 env = self.envs[i]
                 obs, reward, terminated, truncated, info = env.env.step(action)
-                env._push(obs)
+                env.view.push(obs)
                 env.last_obs = obs
                 rewards[i] += reward
                 steps[i] += 1
@@ -78,13 +85,13 @@ class BatchedSkillVecEnv(VecEnv):
         for i, env in enumerate(self.envs):
             env.env_steps += steps[i]
             infos[i] = {**infos[i], "skill": int(skills[i]), "skill_steps": int(steps[i]), "env_steps": env.env_steps}
-            master_obs = env._master_obs(env.last_obs)
+            master_obs = env.view.observe(env.last_obs)
             if dones[i]:
                 infos[i]["terminal_observation"] = master_obs
                 master_obs, _ = env.reset()
                 self.histories[i].clear()
             obs_out.append(master_obs)
-        return np.stack(obs_out), rewards, dones, infos
+        return stack_obs(obs_out), rewards, dones, infos
 
     def seed(self, seed: int | None = None):
         self._seeds = [None if seed is None else seed + i for i in range(len(self.envs))]

@@ -4,6 +4,8 @@
 ``skill``: as in RLBC, the frozen skill network's trunk run once per skill condition on the same
 depth stack; the K feature maps (K x C x h x w) are concatenated on channels and go through
 conv 3x3 -> 64, tanh, conv 3x3 -> 64, tanh, global average pool.
+For ``obs=depth_proprio`` either of them reads the depth stack and :class:`WithProprio` appends the
+robot's proprioception, through a small MLP, to its features.
 """
 
 from __future__ import annotations
@@ -77,3 +79,28 @@ class SkillFeatures(BaseFeaturesExtractor):
             maps = self.trunk.features(obs.repeat(self.n_skills, 1, 1, 1), skills)  # (K*B, C, h, w)
             maps = maps.view(self.n_skills, b, *maps.shape[1:]).transpose(0, 1).flatten(1, 2)
         return self.head(maps)
+
+
+# Per entry of MasterView's proprio vector (tcp position m, orientation xyzw, pad gap m): scales that
+# bring each to O(1), as the image features are; the gap (0 to 0.11 m) would otherwise barely register.
+PROPRIO_SCALE = (5.0, 5.0, 5.0, 1.0, 1.0, 1.0, 1.0, 10.0)
+
+
+class WithProprio(BaseFeaturesExtractor):
+    """A depth extractor (``cnn`` or ``skill``) on ``obs["depth"]`` + linear -> 32, tanh on the scaled
+    ``obs["proprio"]`` (B, 8); the two feature vectors are concatenated.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Dict, image: str = "cnn", checkpoint: str | None = None) -> None:
+        depth_space, proprio_space = observation_space["depth"], observation_space["proprio"]
+        if image == "skill":
+            depth = SkillFeatures(depth_space, checkpoint)
+        else:
+            depth = DepthCNN(depth_space)
+        super().__init__(observation_space, depth.features_dim + 32)
+        self.depth = depth
+        self.proprio = nn.Sequential(nn.Linear(proprio_space.shape[0], 32), nn.Tanh())
+        self.register_buffer("scale", torch.tensor(PROPRIO_SCALE))
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self.depth(obs["depth"]), self.proprio(obs["proprio"] * self.scale)], dim=1)

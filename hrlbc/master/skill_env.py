@@ -19,7 +19,54 @@ import numpy as np
 import envs
 from hrlbc.config import ConfigError
 
-OBS_MODES = ("depth", "state")
+OBS_MODES = ("depth", "state", "depth_proprio")
+# The robot's own sensors (joint encoders through forward kinematics, finger travel): known on a real
+# robot too, unlike the privileged object poses of ``state``.
+PROPRIO_FIELDS = ("tcp_pos", "tcp_orn", "gripper")
+
+
+class MasterView:
+    """What the master (or ppo-flat) sees of the task env, and the frame history behind it.
+
+    Modes: ``depth``, a (frames, H, W) float32 stack of the newest depth frames in [0, 1] (missing
+    history at the episode start repeats the first frame); ``state``, the privileged state vector (D,);
+    ``depth_proprio``, a dict of that depth stack and ``proprio`` (8,) float32: tcp position (m, world
+    frame), tcp orientation (xyzw) and the gap between the finger pads (m), which tells a held object
+    (its width) from an empty closed gripper (0) and an open one (0.11).
+
+    ``push(obs)`` at every low-level step (the stack ends with the newest frames), ``observe(obs)`` when
+    the master decides.
+    """
+
+    def __init__(self, mode: str, env: envs.ManipulationEnv, frames: int, image_size: int) -> None:
+        if mode not in OBS_MODES:
+            raise ConfigError(f"obs must be one of {OBS_MODES}, got {mode!r}")
+        self.mode, self.frames = mode, frames
+        self.proprio = [env.state_layout[f] for f in PROPRIO_FIELDS]
+        depth = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
+        if mode == "state":
+            self.space: gym.Space = gym.spaces.Box(-np.inf, np.inf, (env.state_dim,), np.float32)
+        elif mode == "depth":
+            self.space = depth
+        else:
+            n = sum(s.stop - s.start for s in self.proprio)
+            self.space = gym.spaces.Dict({"depth": depth, "proprio": gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)})
+        self.history: deque[np.ndarray] = deque(maxlen=frames)
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def push(self, obs: dict[str, np.ndarray]) -> None:
+        if self.mode != "state":
+            self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
+
+    def observe(self, obs: dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+        if self.mode == "state":
+            return obs["state"]
+        depth = np.stack(self.history)
+        if self.mode == "depth":
+            return depth
+        return {"depth": depth, "proprio": np.concatenate([obs["state"][s] for s in self.proprio])}
 
 
 class ScriptedSkills:
@@ -78,7 +125,7 @@ def check_skills_checkpoint(checkpoint: str, task: str) -> dict[str, Any]:
 
 
 class SkillEnv(gym.Env):
-    """``Discrete(K)`` over a task's skills. Observation: (frames, H, W) float32 depth stack, or the state.
+    """``Discrete(K)`` over a task's skills. Observation: see :class:`MasterView` (``obs`` is its mode).
 
     ``perturb``: probability that an episode is perturbed (RLBC's knock, see the env's ``perturb_step``)
     at a step drawn uniformly from 1 to timescale x the expert's skill count; the draw comes from this
@@ -106,34 +153,18 @@ class SkillEnv(gym.Env):
             raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
         if not 0.0 <= perturb <= 1.0:
             raise ConfigError(f"perturb is a probability in [0, 1], got {perturb}")
-        needs_camera = obs == "depth" or skills != "scripted"
+        needs_camera = obs != "state" or skills != "scripted"
         self.env = envs.make_env(task, image_size=image_size, depth=needs_camera, **(env_options or {}))
         self.spec_task = self.env.spec_task
         self.skills = ScriptedSkills(self.env) if skills == "scripted" else LearnedSkills(skills, device)
-        self.obs_mode, self.frames = obs, frames
+        self.view = MasterView(obs, self.env, frames, image_size)
         self.timescale = int(timescale or self.spec_task.timescale)
         # Robustness training: knock the object at a step drawn over the span of an expert-order episode.
         self.perturb, self.perturb_span = perturb, self.timescale * len(self.spec_task.expert_order)
         self.action_space = gym.spaces.Discrete(len(self.spec_task.skills))
-        if obs == "depth":
-            self.observation_space = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
-        else:
-            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.env.state_dim,), np.float32)
-        self.history: deque[np.ndarray] = deque(maxlen=frames)
+        self.observation_space = self.view.space
         self.last_obs: dict[str, np.ndarray] = {}
         self.env_steps = 0
-
-    def _master_obs(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        if self.obs_mode == "state":
-            return obs["state"]
-        return np.stack(self.history)
-
-    def _push(self, obs: dict[str, np.ndarray]) -> None:
-        if self.obs_mode == "depth":
-            if not self.history:
-                self.history.extend([obs["depth"]] * self.frames)
-            else:
-                self.history.append(obs["depth"])
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -143,10 +174,10 @@ class SkillEnv(gym.Env):
             env_options["perturb_step"] = int(self.np_random.integers(1, self.perturb_span + 1)) if hit else 0
         obs, info = self.env.reset(seed=seed, options=env_options)
         self.skills.reset()
-        self.history.clear()
-        self._push(obs)
+        self.view.reset()
+        self.view.push(obs)
         self.last_obs, self.env_steps = obs, 0
-        return self._master_obs(obs), {**info, "env_steps": 0}
+        return self.view.observe(obs), {**info, "env_steps": 0}
 
     def step(self, action):
         k = int(action)
@@ -158,13 +189,13 @@ class SkillEnv(gym.Env):
             total += reward
             steps += 1
             # The master sees a frame per low-level step (its stack ends with the newest frames).
-            self._push(obs)
+            self.view.push(obs)
             if terminated or truncated:
                 break
         self.last_obs = obs
         self.env_steps += steps
         info = {**info, "skill": k, "skill_steps": steps, "env_steps": self.env_steps}
-        return self._master_obs(obs), total, terminated, truncated, info
+        return self.view.observe(obs), total, terminated, truncated, info
 
     def close(self) -> None:
         self.env.close()
@@ -174,7 +205,7 @@ class FlatEnv(gym.Env):
     """The ppo-flat baseline's env: low-level continuous actions, no skills, the same sparse reward.
 
     Action: the task action normalised to [-1, 1] per dimension (scaled to the task's speed limits).
-    Observation: the same (frames, H, W) depth stack or state as the master's. ``info["skill_steps"]`` is
+    Observation: the master's, from a :class:`MasterView` of the same mode. ``info["skill_steps"]`` is
     1 so step counting matches the master's.
     """
 
@@ -183,27 +214,21 @@ class FlatEnv(gym.Env):
     def __init__(self, task: str, obs: str = "depth", image_size: int = 64, frames: int = 3) -> None:
         if obs not in OBS_MODES:
             raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
-        self.env = envs.make_env(task, image_size=image_size, depth=obs == "depth")
+        self.env = envs.make_env(task, image_size=image_size, depth=obs != "state")
         self.spec_task = self.env.spec_task
         self.scale = self.env.action_space.high.astype(np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, self.scale.shape, np.float32)
-        self.obs_mode, self.frames = obs, frames
-        if obs == "depth":
-            self.observation_space = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
-        else:
-            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.env.state_dim,), np.float32)
-        self.history: deque[np.ndarray] = deque(maxlen=frames)
+        self.view = MasterView(obs, self.env, frames, image_size)
+        self.observation_space = self.view.space
 
     def _obs(self, obs):
-        if self.obs_mode == "state":
-            return obs["state"]
-        self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
-        return np.stack(self.history)
+        self.view.push(obs)
+        return self.view.observe(obs)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         obs, info = self.env.reset(seed=seed)
-        self.history.clear()
+        self.view.reset()
         return self._obs(obs), {**info, "env_steps": 0}
 
     def step(self, action):

@@ -36,7 +36,10 @@ class TrainMasterConfig:
         default="scripted",
         metadata={"help": "'scripted', a train-skills checkpoint (best.pt), or 'flat' (ppo-flat: low-level actions)"},
     )
-    obs: str = field(default="depth", metadata={"help": "master observation: depth (stacked frames) or state"})
+    obs: str = field(
+        default="depth",
+        metadata={"help": "master observation: depth (stacked frames), depth_proprio (+ tcp pose, gripper gap), state"},
+    )
     features: str = field(
         default="auto",
         metadata={"help": "auto (state: mlp; learned skills: skill; else cnn), cnn, skill (frozen skill trunk), mlp"},
@@ -119,7 +122,7 @@ def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
     """Everything that can be refused is refused here, before any env starts."""
     cfg.task = envs.get_task(cfg.task).spec.name
     kind = cfg.feature_kind()
-    if kind == "mlp" and cfg.obs != "state" or kind in ("cnn", "skill") and cfg.obs != "depth":
+    if (kind == "mlp") != (cfg.obs == "state"):
         raise ConfigError(f"features={kind} does not fit obs={cfg.obs}")
     ckpt = None
     if cfg.learned_skills:
@@ -220,7 +223,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from hrlbc.master.features import DepthCNN, SkillFeatures
+    from hrlbc.master.features import DepthCNN, SkillFeatures, WithProprio
     from hrlbc.skills.train import resolve_device
 
     # ---------------------------------------------------------------- setup
@@ -241,13 +244,15 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     # ---------------------------------------------------------------- model
     kind = cfg.feature_kind()
     policy_kwargs: dict[str, Any] = {"optimizer_kwargs": {"eps": 1e-5}}
-    if kind == "cnn":
-        policy_kwargs |= {"features_extractor_class": DepthCNN, "normalize_images": False}
-    elif kind == "skill":
+    if kind != "mlp":
+        extractor = {"cnn": DepthCNN, "skill": SkillFeatures}[kind]
+        extractor_kwargs = {"checkpoint": cfg.skills} if kind == "skill" else {}
+        if cfg.obs == "depth_proprio":
+            extractor, extractor_kwargs = WithProprio, {"image": kind, **extractor_kwargs}
         policy_kwargs |= {
-            "features_extractor_class": SkillFeatures,
+            "features_extractor_class": extractor,
+            "features_extractor_kwargs": extractor_kwargs,
             "normalize_images": False,
-            "features_extractor_kwargs": {"checkpoint": cfg.skills},
         }
     history_path = out / "history.json"
     if cfg.resume:
@@ -255,7 +260,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         history = json.loads(history_path.read_text()) if history_path.is_file() else []
     else:
         model = PPO(
-            "MlpPolicy",
+            "MultiInputPolicy" if cfg.obs == "depth_proprio" else "MlpPolicy",
             vec,
             learning_rate=annealed_lr(cfg) if cfg.anneal_lr else cfg.lr,
             n_steps=cfg.n_steps,
