@@ -19,6 +19,10 @@ FLANGE_LINK, TCP_LINK = 6, 9
 FINGER_OPEN = 0.055  # finger joint travel (m); the gap between the pads is twice this
 ARM_FORCES = (150.0, 150.0, 150.0, 28.0, 28.0, 28.0)  # N m, UR5 joint torques
 FINGER_FORCE = 40.0  # N
+# An object is held only when the pads press on it along the closing axis: closed finger tips pressed
+# onto a cube's top face touch it with both fingers too, and used to attach it (a learned Stack grasp
+# did). A contact counts when its normal is within 45 deg of the closing axis.
+PINCH_COS = 0.7
 # Elbow-up configuration with the tcp at (0.45, 0, 0.25) pointing down: the IK seed of every reset.
 HOME_Q = (0.245, -1.477, -1.896, -1.339, 1.571, -1.326)
 DOWN = pb.getQuaternionFromEuler((np.pi, 0.0, 0.0))
@@ -113,15 +117,21 @@ class UR5:
         )
 
     def update_grasp(self) -> None:
-        """After the physics steps: attach a graspable object that both closing fingers touch."""
+        """After the physics steps: attach a graspable object that both closing fingers pinch (see PINCH_COS)."""
         if not self.gripper_closed or self.attached:
             return
         c = self.client
-        left = {pt[2] for pt in pb.getContactPoints(self.body, linkIndexA=FINGER_JOINTS[0], physicsClientId=c)}
+        left = pb.getContactPoints(self.body, linkIndexA=FINGER_JOINTS[0], physicsClientId=c)
         if not left:
             return
-        right = {pt[2] for pt in pb.getContactPoints(self.body, linkIndexA=FINGER_JOINTS[1], physicsClientId=c)}
-        for obj in sorted(left & right & set(self.graspable)):
+        right = pb.getContactPoints(self.body, linkIndexA=FINGER_JOINTS[1], physicsClientId=c)
+        flange = pb.getLinkState(self.body, FLANGE_LINK, computeForwardKinematics=True, physicsClientId=c)
+        axis = np.array(pb.getMatrixFromQuaternion(flange[5])).reshape(3, 3)[:, 1]  # the fingers slide along y
+
+        def pinched(contacts) -> set[int]:  # pt[2]: the other body; pt[7]: the contact normal (world frame)
+            return {pt[2] for pt in contacts if abs(np.dot(pt[7], axis)) > PINCH_COS}
+
+        for obj in sorted(pinched(left) & pinched(right) & set(self.graspable)):
             self.attach(obj)
 
     def attach(self, obj: int) -> None:

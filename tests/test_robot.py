@@ -67,6 +67,23 @@ def test_closing_on_nothing_attaches_nothing():
     env.close()
 
 
+def test_closed_fingers_pressed_onto_a_cube_do_not_pick_it_up():
+    env = envs.make_env("pick", depth=False)
+    env.reset(seed=1)
+    cube, _ = env.object_pose(0)
+    env.robot.reset(cube + np.array([0.0, 0.0, 0.08]))  # pads above the cube
+    for _ in range(5):
+        env.step(np.array([0, 0, 0, -1.0]))
+    for _ in range(10):  # press the closed finger tips onto the cube's top face: both fingers touch it
+        env.step(np.array([0, 0, -0.05, -1.0]))
+    assert env.robot.tcp_pose()[0][2] - cube[2] < 0.05, "the finger tips reached the cube"
+    assert not env.robot.attached
+    for _ in range(15):
+        env.step(np.array([0, 0, 0.075, -1.0]))
+    assert env.object_pose(0)[0][2] < cube[2] + 0.01, "the cube stays on the table"
+    env.close()
+
+
 @pytest.mark.parametrize("task", ["pick", "bowl", "stack"])
 def test_reset_puts_tool_in_start_box_pointing_down(task):
     env = envs.make_env(task, depth=False)
