@@ -46,7 +46,10 @@ class TrainSkillsConfig:
     action_offsets: list[int] = field(
         default_factory=lambda: [1, 10, 20, 30], metadata={"help": "predicted actions (1 = now)"}
     )
-    gripper_lookahead: int = field(default=5, metadata={"help": "the gripper label closes this many steps early"})
+    gripper_lookahead: int = field(
+        default=1,
+        metadata={"help": "gripper label: close this many steps early (RLBC: 5; our fingers close in one step)"},
+    )
     gripper_weight: float = field(default=0.1, metadata={"help": "lambda: weight of the gripper cross-entropy"})
     image_size: int = field(default=0, metadata={"help": "expected depth resolution (0 = the dataset's)"})
     augment: str = field(default="light", metadata={"help": "augmentation preset: none, light, sim2real"})
