@@ -103,6 +103,23 @@ def test_targets_respect_offsets_segments_and_lookahead(pick_data):
         assert t.gripper[i, 0] == int(opened)
 
 
+def test_default_gripper_label_closes_with_the_pads_around_the_cube(pick_data):
+    """The label may close early, but not before the pads reach the cube: a close above it misses
+    under the pinch grasp. RLBC's 5 steps closed ~4 cm above the expert's closing height here."""
+    ds = open_dataset(pick_data)
+    t = build_targets(ds, 3, (1,), lookahead=TrainSkillsConfig().gripper_lookahead)
+    state = np.asarray(ds.arrays["state"][:])
+    grip = np.asarray(ds.arrays["expert_action"][:, -1])
+    z = state[:, envs.make_env("pick", depth=False).state_layout["tcp_pos"]][:, 2]
+    closes = np.nonzero((grip[1:] < 0) & (grip[:-1] > 0))[0] + 1  # the expert's closing frames
+    assert len(closes) >= 3
+    for c in closes:
+        early = c
+        while early > 0 and t.gripper[early - 1, 0] == 0 and grip[early - 1] > 0:
+            early -= 1  # frames labelled "close" while the expert still holds the gripper open
+        assert z[early] - z[c] < 0.01, (c, early, z[early] - z[c])
+
+
 def test_velocity_std_floor(pick_data):
     """A component that barely varies is normalised by the floor, not by its own tiny spread."""
     ds = open_dataset(pick_data)
