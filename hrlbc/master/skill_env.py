@@ -25,6 +25,12 @@ OBS_MODES = ("depth", "state", "depth_proprio")
 PROPRIO_FIELDS = ("tcp_pos", "tcp_orn", "gripper")
 
 
+def check_obs_mode(mode: str) -> None:
+    """Refuse an unknown master observation mode (see :class:`MasterView`)."""
+    if mode not in OBS_MODES:
+        raise ConfigError(f"obs must be one of {OBS_MODES}, got {mode!r}")
+
+
 class MasterView:
     """What the master (or ppo-flat) sees of the task env, and the frame history behind it.
 
@@ -39,8 +45,7 @@ class MasterView:
     """
 
     def __init__(self, mode: str, env: envs.ManipulationEnv, frames: int, image_size: int) -> None:
-        if mode not in OBS_MODES:
-            raise ConfigError(f"obs must be one of {OBS_MODES}, got {mode!r}")
+        check_obs_mode(mode)
         self.mode, self.frames = mode, frames
         self.proprio = [env.state_layout[f] for f in PROPRIO_FIELDS]
         depth = gym.spaces.Box(0.0, 1.0, (frames, image_size, image_size), np.float32)
@@ -149,8 +154,7 @@ class SkillEnv(gym.Env):
         env_options: dict[str, Any] | None = None,
         perturb: float = 0.0,
     ) -> None:
-        if obs not in OBS_MODES:
-            raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
+        check_obs_mode(obs)  # before any env starts
         if not 0.0 <= perturb <= 1.0:
             raise ConfigError(f"perturb is a probability in [0, 1], got {perturb}")
         needs_camera = obs != "state" or skills != "scripted"
@@ -212,8 +216,7 @@ class FlatEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, task: str, obs: str = "depth", image_size: int = 64, frames: int = 3) -> None:
-        if obs not in OBS_MODES:
-            raise ConfigError(f"obs must be one of {OBS_MODES}, got {obs!r}")
+        check_obs_mode(obs)  # before any env starts
         self.env = envs.make_env(task, image_size=image_size, depth=obs != "state")
         self.spec_task = self.env.spec_task
         self.scale = self.env.action_space.high.astype(np.float32)

@@ -24,7 +24,7 @@ import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, save_config
-from hrlbc.master.skill_env import OBS_MODES, FlatEnv, SkillEnv, check_skills_checkpoint
+from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
 
 MASTER_FORMAT = "hrlbc-master"
 
@@ -85,8 +85,7 @@ class TrainMasterConfig:
             self,
             ("n_envs", "total_steps", "n_steps", "n_minibatches", "n_epochs", "eval_every", "eval_episodes", "frames"),
         )
-        if self.obs not in OBS_MODES:
-            raise ConfigError(f"obs must be one of {OBS_MODES}, got {self.obs!r}")
+        check_obs_mode(self.obs)
         if self.features not in ("auto", "cnn", "skill", "mlp"):
             raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
         if self.placement not in ("workers", "batched"):
