@@ -18,6 +18,15 @@ def _sample(seed=0, k=3, n=32):
     return np.stack([depth] * k), np.stack([mask] * k)
 
 
+def _hwk(frames: np.ndarray) -> np.ndarray:
+    """(K, H, W) -> (H, W, K): the stack as one image whose channels are the frames."""
+    return np.ascontiguousarray(np.moveaxis(frames, 0, -1))
+
+
+def _chw(image: np.ndarray) -> np.ndarray:
+    return np.moveaxis(image, -1, 0)
+
+
 def test_presets_exist():
     assert {"none", "light", "sim2real"} <= set(preset_names())
 
@@ -49,9 +58,12 @@ def test_remove_table_uses_the_mask():
     from hrlbc.skills.augment import RemoveTable
 
     depth, mask = _sample()
-    out = RemoveTable(p=1.0)(images=depth[..., None], mask=np.moveaxis(mask, 0, -1))["images"][..., 0]
-    assert np.all(out[:, mask[0] == 1] == 1.0), "table pixels become far"
-    assert np.array_equal(out[:, mask[0] == 3], depth[:, mask[0] == 3]), "objects are kept"
+    mask[2, 20:24, 20:24] = 3  # an object only the newest frame's mask knows: each frame uses its own mask
+    out = _chw(RemoveTable(p=1.0)(image=_hwk(depth), mask=_hwk(mask))["image"])
+    for k in range(3):
+        assert np.all(out[k][mask[k] == 1] == 1.0), "table pixels become far"
+        assert np.array_equal(out[k][mask[k] == 3], depth[k][mask[k] == 3]), "objects are kept"
+    assert np.all(out[:2, 20:24, 20:24] == 1.0) and np.all(out[2, 20:24, 20:24] < 1.0)
 
 
 def test_edge_noise_hits_mask_edges_only():
@@ -59,9 +71,7 @@ def test_edge_noise_hits_mask_edges_only():
 
     depth, mask = _sample()
     depth[:, mask[0] == 0] = 0.9  # make the background distinguishable from the drop-out value
-    out = EdgeNoise(n_range=(20, 20), size_range=(2, 2), p=1.0)(images=depth[..., None], mask=np.moveaxis(mask, 0, -1))[
-        "images"
-    ][..., 0]
+    out = _chw(EdgeNoise(n_range=(20, 20), size_range=(2, 2), p=1.0)(image=_hwk(depth), mask=_hwk(mask))["image"])
     changed = np.argwhere(out[0] != depth[0])
     assert len(changed) > 0 and np.all(out[0][out[0] != depth[0]] == 1.0)
     # every changed pixel lies within 2 px of a class boundary
