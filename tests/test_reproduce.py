@@ -83,3 +83,33 @@ def test_stage_config_layers_task_file_under_the_preset(tmp_path, monkeypatch):
     preset = {"collect_skills": {"noise": 0.1}}
     cfg = stage_config(CollectConfig, preset, "collect_skills", "collect", task="pick", episodes=4)
     assert (cfg.hold_max, cfg.noise, cfg.episodes) == (17, 0.1, 4)
+
+
+def test_agents_setting_runs_only_their_stages(tmp_path, capsys):
+    out = tmp_path / "repro"
+    args = ["reproduce", "task=pick", "preset=tiny", f"out={out}", "agents=[expert,rlbc-scripted]"]
+    assert main(args) == 0
+    ran = re.findall(r"\[reproduce\] (\w+) \.\.\.", capsys.readouterr().out)
+    assert ran == ["train_master_scripted", "eval_RLBC_scripted", "eval_expert"]
+    results = json.loads((out / "results.json").read_text())
+    assert [r["agent"] for r in results["rows"]] == ["expert", "RLBC, scripted skills"]
+    note = "Not run (the `agents` setting): flat-bc, ppo-flat, skills (expert order), RLBC, learned skills."
+    assert note in (out / "results.md").read_text()
+    assert not (out / "data_skills").exists() and not (out / "data_full").exists()
+
+
+def test_preset_agents_list_and_bad_agent_names(tmp_path, capsys, monkeypatch):
+    import hrlbc.evaluate.reproduce as reproduce_module
+
+    (tmp_path / "reproduce").mkdir()
+    (tmp_path / "reproduce" / "mine.yaml").write_text("agents: [expert]\nevaluate: {episodes: 2, workers: 1}\n")
+    (tmp_path / "reproduce" / "typo.yaml").write_text("agents: [expert, flat_bc]\n")
+    monkeypatch.setattr(reproduce_module, "CONFIG_DIR", tmp_path)
+    assert main(["reproduce", "task=pick", "preset=mine", f"out={tmp_path / 'a'}"]) == 0
+    assert re.findall(r"\[reproduce\] (\w+) \.\.\.", capsys.readouterr().out) == ["eval_expert"]
+    assert main(["reproduce", "task=pick", "preset=typo", f"out={tmp_path / 'b'}"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown agent(s) 'flat_bc' in configs/reproduce/typo.yaml; valid: skills, rlbc-learned" in err
+    assert main(["reproduce", "task=pick", "preset=tiny", "agents=[masterr]"]) == 2
+    assert "unknown agent(s) 'masterr' in agents" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "stages").exists(), "a bad preset fails before any stage"

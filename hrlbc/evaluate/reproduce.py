@@ -5,13 +5,15 @@ the baselines after; ``results.md`` grows as the agents are evaluated. Each stag
 own command code with settings from ``configs/reproduce/<preset>.yaml`` and marks itself done in
 ``<out>/stages/<stage>.json`` (with its wall-clock, summed over attempts stopped by Ctrl-C or an
 error); a re-run skips done stages and resumes an interrupted one (collection and training resume
-themselves).
+themselves). A preset's ``agents`` list (or ``agents=[...]`` on the command line) runs only the stages
+those agents need; the table notes the agents left out.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,46 @@ from hrlbc.evaluate.run import EvaluateConfig, evaluate
 from hrlbc.master.train import TrainMasterConfig, train_master
 from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
+# Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
+# learned skills.
+AGENTS: dict[str, tuple[str, ...]] = {
+    "skills": ("collect_skills", "train_skills", "eval_skills"),
+    "rlbc-learned": ("collect_skills", "train_skills", "train_master", "eval_RLBC_learned"),
+    "rlbc-scripted": ("train_master_scripted", "eval_RLBC_scripted"),
+    "expert": ("eval_expert",),
+    "flat-bc": ("collect_full", "train_flat_bc", "eval_flat_bc"),
+    "ppo-flat": ("train_ppo_flat", "eval_ppo_flat"),
+}
+
+
+LABELS = {  # the results table's rows, in its order
+    "expert": "expert",
+    "flat-bc": "flat-bc",
+    "ppo-flat": "ppo-flat",
+    "skills": "skills (expert order)",
+    "rlbc-scripted": "RLBC, scripted skills",
+    "rlbc-learned": "RLBC, learned skills",
+}
+
 
 @dataclass
 class ReproduceConfig:
     task: str = field(default="bowl", metadata={"help": f"task ({', '.join(envs.TASKS)})"})
     preset: str = field(default="quick", metadata={"help": "configs/reproduce/<preset>.yaml: tiny, quick, paper"})
     out: str = field(default="runs/repro_${task}_${preset}", metadata={"help": "output directory"})
+    agents: list[str] = field(
+        default_factory=list,
+        metadata={"help": f"agents to train and evaluate ({', '.join(AGENTS)}); [] = the preset's list, else all"},
+    )
+
+    def validate(self) -> None:
+        check_agents(self.agents, "agents")
+
+
+def check_agents(names: list[str], where: str) -> None:
+    unknown = [a for a in names if a not in AGENTS]
+    if unknown:
+        raise ConfigError(f"unknown agent(s) {', '.join(map(repr, unknown))} in {where}; valid: {', '.join(AGENTS)}")
 
 
 def load_preset(name: str) -> dict[str, Any]:
@@ -52,12 +88,19 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     """Run (or resume) every stage; return the path of ``results.md``."""
     task = envs.get_task(cfg.task).spec.name
     preset = load_preset(cfg.preset)
+    preset_agents = preset.pop("agents", None) or list(AGENTS)
+    check_agents(preset_agents, f"configs/reproduce/{cfg.preset}.yaml")
+    chosen = cfg.agents or preset_agents
+    needed = {s for a in chosen for s in AGENTS[a]}
+    not_run = [label for a, label in LABELS.items() if a not in chosen]
     out = Path(cfg.out)
     stages = out / "stages"
     stages.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
 
     def stage(name: str, fn) -> None:
+        if name not in needed:
+            return
         marker = stages / f"{name}.json"
         if marker.is_file():
             print(f"[reproduce] {name}: done already, skipped")
@@ -100,49 +143,49 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         stage(name, lambda: train_master(cfg_for(TrainMasterConfig, name, "train_master", **settings)))
 
     agents = {
-        "expert": ("expert", ""),
-        "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),
-        "ppo-flat": ("ppo-flat", str(ppo_flat_dir / "best.zip")),
-        "skills (expert order)": ("skills", str(skills_dir / "best.pt")),
-        "RLBC, scripted skills": ("master", str(scripted_dir / "best.zip")),
-        "RLBC, learned skills": ("master", str(master_dir / "best.zip")),
+        LABELS["expert"]: ("expert", ""),
+        LABELS["flat-bc"]: ("flat-bc", str(flat_dir / "best.pt")),
+        LABELS["ppo-flat"]: ("ppo-flat", str(ppo_flat_dir / "best.zip")),
+        LABELS["skills"]: ("skills", str(skills_dir / "best.pt")),
+        LABELS["rlbc-scripted"]: ("master", str(scripted_dir / "best.zip")),
+        LABELS["rlbc-learned"]: ("master", str(master_dir / "best.zip")),
     }
 
-    def eval_stage(label: str) -> None:
-        agent, ckpt = agents[label]
-        name = (
-            "eval_"
-            + label.split(",")[0].split(" ")[0].replace("-", "_")
-            + ("_scripted" if "scripted" in label else "_learned" if "learned" in label else "")
-        )
+    def eval_stage(key: str) -> None:
+        agent, ckpt = agents[LABELS[key]]
+        name = AGENTS[key][-1]
         settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / name))
         stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings), progress))
-        write_results(out, task, agents)  # the table grows as the agents are evaluated
+        if name in needed:
+            write_results(out, task, agents, not_run)  # the table grows as the agents are evaluated
 
     # The method first (skill data -> learned skills -> the master over them), then the baselines: an
     # interrupted run has the headline result before it has spent time on what it is compared with.
     collect_stage("collect_skills", "skills", data_skills)
     bc_stage("train_skills", data_skills, skills_dir, flat=False)
-    eval_stage("skills (expert order)")
+    eval_stage("skills")
     ppo_stage("train_master", str(skills_dir / "best.pt"), master_dir)
-    eval_stage("RLBC, learned skills")
+    eval_stage("rlbc-learned")
     ppo_stage("train_master_scripted", "scripted", scripted_dir)
-    eval_stage("RLBC, scripted skills")
+    eval_stage("rlbc-scripted")
     eval_stage("expert")
     collect_stage("collect_full", "full", data_full)  # full-task expert data, for flat BC
     bc_stage("train_flat_bc", data_full, flat_dir, flat=True)
     eval_stage("flat-bc")
     ppo_stage("train_ppo_flat", "flat", ppo_flat_dir)  # PPO on low-level actions
     eval_stage("ppo-flat")
-    return write_results(out, task, agents)
+    return write_results(out, task, agents, not_run)
 
 
 def _dotlist(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, bool)) else str(value)
 
 
-def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]]) -> Path:
-    """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports."""
+def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]], not_run: Sequence[str] = ()) -> Path:
+    """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports.
+
+    ``agents`` maps row labels to (agent, checkpoint); ``not_run`` lists the labels left out by ``agents=``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,6 +220,9 @@ def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]]) -> P
         f"{x['episodes']} | {x['mean_length']:.0f} |"
         for x in rows
     ]
+    not_run = [label for label in not_run if label not in {x["agent"] for x in rows}]  # an earlier run's row stays
+    if not_run:
+        lines += ["", f"Not run (the `agents` setting): {', '.join(not_run)}."]
     lines += [
         "",
         "Stage wall-clock (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())),
