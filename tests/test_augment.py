@@ -83,6 +83,17 @@ def test_edge_noise_hits_mask_edges_only():
         assert np.min(np.abs(ys - y) + np.abs(xs - x)) <= 3
 
 
+def test_edge_noise_box_at_the_border_is_clipped_not_lost_or_wrapped():
+    from hrlbc.skills.augment import FAR, EdgeNoise
+
+    image = np.zeros((8, 8, 3), np.float32)
+    out = EdgeNoise(p=1.0).apply(image, boxes=[(0, 0, 4, 4), (7, 7, 4, 4)])
+    # the top-left box keeps its inside half (a negative slice start would have dropped it)
+    expected = np.zeros((8, 8), bool)
+    expected[:2, :2] = expected[5:, 5:] = True
+    assert np.array_equal(out[..., 0] == FAR, expected) and np.all(out[..., 1:] == out[..., :1])
+
+
 def test_mask_preset_without_mask_is_a_clear_error():
     depth, _ = _sample()
     with pytest.raises(ConfigError, match="needs the segmentation mask"):
