@@ -169,6 +169,20 @@ def test_cnn_features_on_depth_with_annealed_lr(tmp_path):
     assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr / 2)
 
 
+def test_rollouts_beside_env_workers_use_one_thread_and_updates_all(tmp_path, monkeypatch):
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    seen = {"rollout": set(), "update": set()}
+    step_async, ppo_train = SubprocVecEnv.step_async, PPO.train
+    monkeypatch.setattr(
+        SubprocVecEnv, "step_async", lambda self, a: (seen["rollout"].add(torch.get_num_threads()), step_async(self, a))
+    )
+    monkeypatch.setattr(PPO, "train", lambda self: (seen["update"].add(torch.get_num_threads()), ppo_train(self)))
+    torch.set_num_threads(2)
+    assert train_master(tiny_master_config(tmp_path / "t", n_envs=2, timescale=3, total_steps=16)).is_file()
+    assert seen == {"rollout": {1}, "update": {2}} and torch.get_num_threads() == 2
+
+
 def test_auto_features_follow_the_observation_and_the_skills():
     assert TrainMasterConfig(obs="state").feature_kind() == "mlp"
     assert TrainMasterConfig(skills="scripted").feature_kind() == "cnn"

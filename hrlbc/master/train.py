@@ -219,8 +219,10 @@ def save_zip(model, path: Path) -> None:
 
 def train_master(cfg: TrainMasterConfig) -> Path:
     """Train the master; return the path of ``best.zip``."""
+    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import SubprocVecEnv
 
     from hrlbc.master.features import DepthCNN, SkillFeatures, WithProprio
     from hrlbc.skills.train import resolve_device
@@ -314,6 +316,13 @@ def train_master(cfg: TrainMasterConfig) -> Path:
                 f"validation success {result['success']:.0%} on {len(seeds)} seeds (best {best:.0%})"
             )
 
+    # While the env workers step, they hold the cores: this process's per-step forward (batch n_envs) then
+    # runs on one thread, and OpenMP threads spinning beside the workers cost more than they give (ppo-flat
+    # alone on 2 cores: rollouts 22 s with 1 thread vs 30 s with 2; the update 22 s vs 15 s; with another
+    # job on the cores, 2 threads tripled the whole run). The update and validation get all threads back.
+    update_threads = torch.get_num_threads()
+    rollout_threads = 1 if isinstance(vec.unwrapped, SubprocVecEnv) else update_threads
+
     class SuccessCallback(BaseCallback):
         """Counts low-level env steps; evaluates every ``eval_every`` PPO updates."""
 
@@ -327,7 +336,11 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             bar.update(len(self.locals["infos"]))
             return True
 
+        def _on_rollout_start(self) -> None:
+            torch.set_num_threads(rollout_threads)
+
         def _on_rollout_end(self) -> None:
+            torch.set_num_threads(update_threads)
             self.updates += 1
             if self.updates % cfg.eval_every == 0:
                 evaluate_and_save(self.env_steps, time.perf_counter() - self.wall0)
