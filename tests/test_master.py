@@ -178,9 +178,13 @@ def test_rollouts_beside_env_workers_use_one_thread_and_updates_all(tmp_path, mo
         SubprocVecEnv, "step_async", lambda self, a: (seen["rollout"].add(torch.get_num_threads()), step_async(self, a))
     )
     monkeypatch.setattr(PPO, "train", lambda self: (seen["update"].add(torch.get_num_threads()), ppo_train(self)))
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    assert train_master(tiny_master_config(tmp_path / "t", n_envs=2, timescale=3, total_steps=16)).is_file()
-    assert seen == {"rollout": {1}, "update": {2}} and torch.get_num_threads() == 2
+    try:
+        assert train_master(tiny_master_config(tmp_path / "t", n_envs=2, timescale=3, total_steps=16)).is_file()
+        assert seen == {"rollout": {1}, "update": {2}} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_auto_features_follow_the_observation_and_the_skills():

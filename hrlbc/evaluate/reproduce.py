@@ -142,22 +142,24 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         settings = dict(task=task, skills=skills, out=str(run_dir), resume=resume, progress=progress)
         stage(name, lambda: train_master(cfg_for(TrainMasterConfig, name, "train_master", **settings)))
 
-    agents = {
-        LABELS["expert"]: ("expert", ""),
-        LABELS["flat-bc"]: ("flat-bc", str(flat_dir / "best.pt")),
-        LABELS["ppo-flat"]: ("ppo-flat", str(ppo_flat_dir / "best.zip")),
-        LABELS["skills"]: ("skills", str(skills_dir / "best.pt")),
-        LABELS["rlbc-scripted"]: ("master", str(scripted_dir / "best.zip")),
-        LABELS["rlbc-learned"]: ("master", str(master_dir / "best.zip")),
+    runs = {  # each agent's (evaluate agent, checkpoint)
+        "expert": ("expert", ""),
+        "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),
+        "ppo-flat": ("ppo-flat", str(ppo_flat_dir / "best.zip")),
+        "skills": ("skills", str(skills_dir / "best.pt")),
+        "rlbc-scripted": ("master", str(scripted_dir / "best.zip")),
+        "rlbc-learned": ("master", str(master_dir / "best.zip")),
     }
+    table = {label: runs[key] for key, label in LABELS.items()}  # the results' rows, in order
 
     def eval_stage(key: str) -> None:
-        agent, ckpt = agents[LABELS[key]]
         name = AGENTS[key][-1]
+        if name not in needed:
+            return
+        agent, ckpt = runs[key]
         settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / name))
         stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings), progress))
-        if name in needed:
-            write_results(out, task, agents, not_run)  # the table grows as the agents are evaluated
+        write_results(out, task, table, not_run)  # the table grows as the agents are evaluated
 
     # The method first (skill data -> learned skills -> the master over them), then the baselines: an
     # interrupted run has the headline result before it has spent time on what it is compared with.
@@ -174,7 +176,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     eval_stage("flat-bc")
     ppo_stage("train_ppo_flat", "flat", ppo_flat_dir)  # PPO on low-level actions
     eval_stage("ppo-flat")
-    return write_results(out, task, agents, not_run)
+    return write_results(out, task, table, not_run)
 
 
 def _dotlist(value: Any) -> str:
@@ -220,7 +222,8 @@ def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]], not_
         f"{x['episodes']} | {x['mean_length']:.0f} |"
         for x in rows
     ]
-    not_run = [label for label in not_run if label not in {x["agent"] for x in rows}]  # an earlier run's row stays
+    shown = {x["agent"] for x in rows}
+    not_run = [label for label in not_run if label not in shown]  # an earlier run's row stays
     if not_run:
         lines += ["", f"Not run (the `agents` setting): {', '.join(not_run)}."]
     lines += [

@@ -361,6 +361,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         else:  # the callback saved before the last rollout's update; keep that update
             save_zip(model, last)
     finally:
+        torch.set_num_threads(update_threads)  # also after an interrupted rollout
         bar.close()
         vec.close()
         eval_env.close()
