@@ -22,7 +22,7 @@ from demos.collect import CollectConfig, collect
 from hrlbc.skills.augment import DepthAugment
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.train import bc_loss
+from hrlbc.skills.train import bc_loss, loader_workers
 
 
 def step_fn(model, optimizer, device):
@@ -96,11 +96,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--augment", default="sim2real")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=-1, help="loader workers (-1: train-skills' auto choice)")
     parser.add_argument("--widths", nargs="*", default=["narrow", "full"])
     parser.add_argument("--data", default=None, help="an existing Bowl store (default: collect 60 episodes)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    args.workers = loader_workers(args.workers, device)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.data or os.path.join(tmp, "bowl")
         if args.data is None:

@@ -237,6 +237,16 @@ def test_bad_inputs_fail_before_training(pick_data, tmp_path):
         train_skills(tiny(pick_data, tmp_path / "o7", epochs=3, resume=True))
 
 
+def test_auto_loader_workers_load_in_process_on_cpu_and_keep_cores_for_a_gpu(monkeypatch):
+    monkeypatch.setattr(train_module.os, "cpu_count", lambda: 16)
+    assert train_module.loader_workers(-1, torch.device("cpu")) == 0  # the model's threads hold the cores
+    assert train_module.loader_workers(-1, torch.device("cuda")) == 8
+    assert train_module.loader_workers(3, torch.device("cpu")) == 3  # an explicit count is kept
+    monkeypatch.setattr(train_module.os, "cpu_count", lambda: 2)
+    assert train_module.loader_workers(-1, torch.device("cuda")) == 1
+    assert TrainSkillsConfig().num_workers == -1
+
+
 def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
     assert_cli_errors(
         capsys,
@@ -248,6 +258,7 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "widht=full"], "unknown config key 'widht'"),
             (["train-skills", "pool=max"], "pool must be one of"),
             (["train-skills", "ema=1.5"], "ema must be in [0, 1)"),
+            (["train-skills", "num_workers=-2"], "num_workers must be >= 0, or -1 for auto"),
         ],
     )
     out = tmp_path / "aug.png"
