@@ -167,6 +167,11 @@ def test_cnn_features_on_depth_with_annealed_lr(tmp_path):
     # after each rollout, with 1/2 then 0 of the run to go. last.zip holds the last update.
     assert model.lr_schedule(0.5) == pytest.approx(cfg.lr)
     assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr / 2)
+    assert model.policy.features_extractor.cnn[0].stride == (4, 4)
+    # A master saved before the stride-4 stem stores no stem_stride: it must load as the stride-2 net it is.
+    model.policy_kwargs["features_extractor_kwargs"] = {}
+    model.save(tmp_path / "old.zip")
+    assert PPO.load(str(tmp_path / "old.zip"), device="cpu").policy.features_extractor.cnn[0].stride == (2, 2)
 
 
 def test_rollouts_beside_env_workers_use_one_thread_and_updates_all(tmp_path, monkeypatch):

@@ -247,7 +247,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     policy_kwargs: dict[str, Any] = {"optimizer_kwargs": {"eps": 1e-5}}
     if kind != "mlp":
         extractor = {"cnn": DepthCNN, "skill": SkillFeatures}[kind]
-        extractor_kwargs = {"checkpoint": cfg.skills} if kind == "skill" else {}
+        extractor_kwargs = {"checkpoint": cfg.skills} if kind == "skill" else {"stem_stride": 4}
         if cfg.obs == "depth_proprio":
             extractor, extractor_kwargs = WithProprio, {"image": kind, **extractor_kwargs}
         policy_kwargs |= {
