@@ -100,7 +100,11 @@ class WithProprio(BaseFeaturesExtractor):
     """
 
     def __init__(
-        self, observation_space: gym.spaces.Dict, image: str = "cnn", checkpoint: str | None = None, stem_stride: int = 2
+        self,
+        observation_space: gym.spaces.Dict,
+        image: str = "cnn",
+        checkpoint: str | None = None,
+        stem_stride: int = 2,
     ) -> None:
         depth_space, proprio_space = observation_space["depth"], observation_space["proprio"]
         if image == "skill":
