@@ -99,9 +99,10 @@ def loader_workers(requested: int, device: torch.device) -> int:
     """DataLoader workers for ``num_workers=requested`` (-1 = auto).
 
     On a CPU the model's threads already use every core, so a loader worker only takes one from them:
-    on the 2-core EPYC, in-process loading trained faster (quick preset's Bowl skills, `light`: 233 vs
-    194 samples/s; `benchmarks/bc_throughput.py`, `sim2real`: ratio 0.78-0.86 vs 0.72-0.76). A GPU
-    leaves the cores to augmentation: there the loader workers set the pace (README, GPU).
+    on the 2-core EPYC, in-process loading was as fast or faster (`benchmarks/bc_throughput.py`,
+    `sim2real`: ratio 0.78-0.86 vs 0.72-0.76; the quick preset's flat BC: 25 s epochs vs 30-38 s, its
+    skills at the same pace). A GPU leaves the cores to augmentation: there the loader workers set the
+    pace (README, GPU).
     """
     if requested >= 0:
         return requested
