@@ -224,7 +224,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    from hrlbc.master.features import DepthCNN, SkillFeatures, WithProprio
+    from hrlbc.master.features import STEM_STRIDE, DepthCNN, SkillFeatures, WithProprio
     from hrlbc.skills.train import resolve_device
 
     # ---------------------------------------------------------------- setup
@@ -247,7 +247,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     policy_kwargs: dict[str, Any] = {"optimizer_kwargs": {"eps": 1e-5}}
     if kind != "mlp":
         extractor = {"cnn": DepthCNN, "skill": SkillFeatures}[kind]
-        extractor_kwargs = {"checkpoint": cfg.skills} if kind == "skill" else {"stem_stride": 4}
+        extractor_kwargs = {"checkpoint": cfg.skills} if kind == "skill" else {"stem_stride": STEM_STRIDE}
         if cfg.obs == "depth_proprio":
             extractor, extractor_kwargs = WithProprio, {"image": kind, **extractor_kwargs}
         policy_kwargs |= {
