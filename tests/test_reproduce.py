@@ -96,6 +96,14 @@ def test_agents_setting_runs_only_their_stages(tmp_path, capsys):
     note = "Not run (the `agents` setting): flat-bc, ppo-flat, skills (expert order), RLBC, learned skills."
     assert note in (out / "results.md").read_text()
     assert not (out / "data_skills").exists() and not (out / "data_full").exists()
+    # A marker another run's agents left in `out` is listed apart, not summed into this run's total.
+    assert set(results["stage_wall_s"]) == {"train_master_scripted", "eval_RLBC_scripted", "eval_expert"}
+    total = sum(results["stage_wall_s"].values())
+    (out / "stages" / "train_ppo_flat.json").write_text(json.dumps({"stage": "train_ppo_flat", "wall_s": 6000.0}))
+    assert main(args) == 0
+    text = (out / "results.md").read_text()
+    assert f"Total: {total / 60:.1f} min." in text
+    assert "Stages of an earlier run with other agents (not in the total, s): train_ppo_flat 6000." in text
 
 
 def test_preset_agents_list_and_bad_agent_names(tmp_path, capsys, monkeypatch):

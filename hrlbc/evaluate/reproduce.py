@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         agent, ckpt = runs[key]
         settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / name))
         stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings), progress))
-        write_results(out, task, table, not_run)  # the table grows as the agents are evaluated
+        write_results(out, task, table, not_run, needed)  # the table grows as the agents are evaluated
 
     # The method first (skill data -> learned skills -> the master over them), then the baselines: an
     # interrupted run has the headline result before it has spent time on what it is compared with.
@@ -176,17 +176,25 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     eval_stage("flat-bc")
     ppo_stage("train_ppo_flat", "flat", ppo_flat_dir)  # PPO on low-level actions
     eval_stage("ppo-flat")
-    return write_results(out, task, table, not_run)
+    return write_results(out, task, table, not_run, needed)
 
 
 def _dotlist(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, bool)) else str(value)
 
 
-def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]], not_run: Sequence[str] = ()) -> Path:
+def write_results(
+    out: Path,
+    task: str,
+    agents: dict[str, tuple[str, str]],
+    not_run: Sequence[str] = (),
+    stages: Collection[str] | None = None,
+) -> Path:
     """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports.
 
     ``agents`` maps row labels to (agent, checkpoint); ``not_run`` lists the labels left out by ``agents=``.
+    ``stages``: the stages this run needs; only their wall-clocks make the total (None: every marker).
+    Markers of other stages, left in ``out`` by an earlier run with other agents, are listed apart.
     """
     import matplotlib
 
@@ -210,7 +218,9 @@ def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]], not_
         )
     order = list(agents)
     rows.sort(key=lambda x: order.index(x["agent"]) if x["agent"] in order else len(order))
-    walls = {p.stem: json.loads(p.read_text())["wall_s"] for p in (out / "stages").glob("*.json")}
+    markers = {p.stem: json.loads(p.read_text())["wall_s"] for p in (out / "stages").glob("*.json")}
+    walls = {k: v for k, v in markers.items() if stages is None or k in stages}
+    earlier = {k: v for k, v in markers.items() if k not in walls}
     lines = [
         f"# {envs.get_task(task).spec.env_id}: reproduction ({out.name})",
         "",
@@ -231,6 +241,12 @@ def write_results(out: Path, task: str, agents: dict[str, tuple[str, str]], not_
         "Stage wall-clock (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())),
         f"Total: {sum(walls.values()) / 60:.1f} min.",
     ]
+    if earlier:
+        lines.append(
+            "Stages of an earlier run with other agents (not in the total, s): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(earlier.items()))
+            + "."
+        )
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "results.json", json.dumps({"rows": rows, "stage_wall_s": walls}, indent=1))
     fig, ax = plt.subplots(figsize=(7, 3.5))
