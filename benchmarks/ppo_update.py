@@ -23,6 +23,9 @@ from master_throughput import untrained_checkpoint  # this folder's: run as a sc
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from hrlbc.master.features import STEM_STRIDE, DepthCNN, SkillFeatures
+from hrlbc.master.train import TrainMasterConfig
+
+CFG = TrainMasterConfig()  # train-master's PPO defaults: lr, clip, loss weights, gradient clipping
 
 
 def minibatch_ms(policy: ActorCriticPolicy, batch: int, iters: int, n_actions: int) -> float:
@@ -35,11 +38,13 @@ def minibatch_ms(policy: ActorCriticPolicy, batch: int, iters: int, n_actions: i
         t0 = time.perf_counter()
         values, log_prob, entropy = policy.evaluate_actions(obs, actions)
         ratio = torch.exp(log_prob - old_log_prob)
-        policy_loss = -torch.min(advantages * ratio, advantages * torch.clamp(ratio, 0.8, 1.2)).mean()
-        loss = policy_loss + 1.0 * torch.nn.functional.mse_loss(returns, values.flatten()) - 0.05 * entropy.mean()
+        clipped = torch.clamp(ratio, 1 - CFG.clip, 1 + CFG.clip)
+        policy_loss = -torch.min(advantages * ratio, advantages * clipped).mean()
+        value_loss = torch.nn.functional.mse_loss(returns, values.flatten())
+        loss = policy_loss + CFG.vf_coef * value_loss - CFG.ent_coef * entropy.mean()
         policy.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), CFG.max_grad_norm)
         policy.optimizer.step()
         if i >= 3:
             times.append(time.perf_counter() - t0)
@@ -50,7 +55,7 @@ def make_policy(space: gym.spaces.Box, n_actions: int, extractor, kwargs: dict) 
     return ActorCriticPolicy(
         space,
         gym.spaces.Discrete(n_actions),
-        lambda _: 7e-4,
+        lambda _: CFG.lr,
         features_extractor_class=extractor,
         features_extractor_kwargs=kwargs,
         optimizer_kwargs={"eps": 1e-5},
@@ -74,9 +79,7 @@ def main() -> None:
     print(f"cnn, stem stride {STEM_STRIDE}: {new:7.1f} ms")
     print(f"cnn, stem stride 2: {old:7.1f} ms   (stride {STEM_STRIDE} is {old / new:.2f}x faster)")
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.skills
-        if not checkpoint:
-            checkpoint = untrained_checkpoint("bowl", f"{tmp}/skills.pt")
+        checkpoint = args.skills or untrained_checkpoint("bowl", f"{tmp}/skills.pt")
         skill = minibatch_ms(
             make_policy(space, n_actions, SkillFeatures, {"checkpoint": checkpoint}), args.batch, args.iters, n_actions
         )

@@ -183,6 +183,11 @@ def _dotlist(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, bool)) else str(value)
 
 
+def _clocks(walls: dict[str, float]) -> str:
+    """``{"b": 2.4, "a": 10}`` -> ``"a 10, b 2"``: stage wall-clocks (s), by stage name."""
+    return ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items()))
+
+
 def write_results(
     out: Path,
     task: str,
@@ -238,15 +243,11 @@ def write_results(
         lines += ["", f"Not run (the `agents` setting): {', '.join(not_run)}."]
     lines += [
         "",
-        "Stage wall-clock (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())),
+        f"Stage wall-clock (s): {_clocks(walls)}",
         f"Total: {sum(walls.values()) / 60:.1f} min.",
     ]
     if earlier:
-        lines.append(
-            "Stages of an earlier run with other agents (not in the total, s): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(earlier.items()))
-            + "."
-        )
+        lines.append(f"Stages of an earlier run with other agents (not in the total, s): {_clocks(earlier)}.")
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "results.json", json.dumps({"rows": rows, "stage_wall_s": walls}, indent=1))
     fig, ax = plt.subplots(figsize=(7, 3.5))

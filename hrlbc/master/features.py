@@ -23,7 +23,8 @@ class DepthCNN(BaseFeaturesExtractor):
     [0, 1]; the last map is average-pooled to 4 x 4 x 64 (the identity at 64 px with stride 4).
 
     ``train-master`` builds it with ``stem_stride=STEM_STRIDE`` (4), as in the Nature DQN CNN: a quarter
-    of the cost of stride 2 (a PPO minibatch of 64, forward, backward and Adam: 13 vs 43-50 ms on the 2-core CPU;
+    of the cost of stride 2 (a PPO minibatch of 64, forward, backward and Adam: 14.7 vs 43-56 ms on the 2-core CPU,
+    ``benchmarks/ppo_update.py``;
     the update is over half of ppo-flat's wall-clock). The default 2 is the layout of the masters saved
     before: their stored extractor arguments lack the key, and the weights have the same shapes, so a
     different default would load them without error into the wrong network.
