@@ -105,3 +105,17 @@ def require_at_least(cfg: Any, names: tuple[str, ...], minimum: float = 1) -> No
     for name in names:
         if getattr(cfg, name) < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {getattr(cfg, name)}")
+
+
+def run_checkpoint(out: str | Path, name: str, resume: bool) -> Path:
+    """``out/name``, the checkpoint a resumed run continues from, after checking that ``resume`` fits ``out``.
+
+    A fresh run must not overwrite a finished or interrupted one, and ``resume=true`` needs one to
+    continue: either mismatch is a ConfigError before any work starts.
+    """
+    last = Path(out) / name
+    if resume and not last.is_file():
+        raise ConfigError(f"resume=true but {last} does not exist")
+    if not resume and last.is_file():
+        raise ConfigError(f"{out} already holds a run; use resume=true to continue it or another out=")
+    return last

@@ -23,7 +23,7 @@ from tqdm import tqdm
 import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
-from hrlbc.config import ConfigError, require_at_least, save_config
+from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
 from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
 
 MASTER_FORMAT = "hrlbc-master"
@@ -230,11 +230,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     # ---------------------------------------------------------------- setup
     check_inputs(cfg)
     out = Path(cfg.out)
-    last = out / "last.zip"
-    if cfg.resume and not last.is_file():
-        raise ConfigError(f"resume=true but {last} does not exist")
-    if not cfg.resume and last.is_file():
-        raise ConfigError(f"{out} already holds a run; use resume=true to continue it or another out=")
+    last = run_checkpoint(out, "last.zip", cfg.resume)
     device = resolve_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")

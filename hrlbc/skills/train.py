@@ -23,7 +23,7 @@ import envs
 from demos import open_dataset
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write
-from hrlbc.config import ConfigError, require_at_least, save_config
+from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
 from hrlbc.skills.augment import DepthAugment, load_preset
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
 from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
@@ -177,11 +177,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     ds = open_dataset(cfg.data)
     check_dataset(cfg, ds)
     out = Path(cfg.out)
-    last_path = out / "last.pt"
-    if cfg.resume and not last_path.is_file():
-        raise ConfigError(f"resume=true but {last_path} does not exist")
-    if not cfg.resume and last_path.is_file():
-        raise ConfigError(f"{out} already holds a run; use resume=true to continue it or another out=")
+    last_path = run_checkpoint(out, "last.pt", cfg.resume)
     device = resolve_device(cfg.device)
     workers = loader_workers(cfg.num_workers, device)
     if cfg.threads > 0:
