@@ -8,8 +8,7 @@ release). The rule picks the next skill from whether the gripper holds the objec
 just run: not held -> above, then grasp; held -> lift, then above-target-and-release.
 A missed grasp or a dropped cube is therefore retried at once, which a master that has learned to
 notice it would do at best. ``--held gap``: the finger-pad gap (2 to 8 cm: a cube between the pads),
-what ``obs=depth_proprio`` gives a master;
-``--held grasped``: the simulator's own attachment flag.
+what ``obs=depth_proprio`` gives a master; ``--held grasped``: the simulator's own attachment flag.
 Held-out seeds 1000000+, as ``hrlbc evaluate``; compare with
 ``hrlbc evaluate task=T agent=skills checkpoint=...`` (the fixed expert order) on the same seeds.
 """
@@ -72,7 +71,7 @@ def main() -> None:
         f"{time.perf_counter() - t0:.0f} s"
     )
     failures = Counter(
-        "placed, not stacked" if "3" in p else "grasp missed again and again" for ok, p in results if not ok
+        "released, not at the target" if "3" in p else "grasp missed again and again" for ok, p in results if not ok
     )
     print("failures:", dict(failures))
 
