@@ -1,18 +1,22 @@
 """BC training throughput: the full loop (data + augmentation + model) vs the model alone, side by side.
 
-    python benchmarks/bc_throughput.py [--batches 40] [--augment sim2real] [--widths narrow full]
+    python benchmarks/bc_throughput.py [--batches 40] [--rounds 5] [--augment sim2real] [--widths narrow full]
 
 For each trunk width prints: samples/s of pure forward/backward on random tensors, samples/s of the
-real training loop (zarr store -> BCBatches -> DataLoader -> model), and their ratio. Target (issue
-4): ratio >= 0.8, i.e. the data pipeline does not starve the model. Uses CUDA when present.
+real training loop (zarr store -> BCBatches -> DataLoader -> model), and their ratio: medians of
+``--rounds`` interleaved rounds of ``--batches`` batches each, with the range of the per-round
+ratios. Target (issue 4): ratio >= 0.8, i.e. the data pipeline does not starve the model. Uses CUDA
+when present.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,7 +43,8 @@ def step_fn(model, optimizer, device):
     return step
 
 
-def model_only(width: str, batch: int, size: int, n: int, device) -> float:
+def model_only(width: str, batch: int, size: int, device) -> Callable[[int], float]:
+    """A runner: ``run(n)`` -> samples/s of n forward/backward steps on random tensors."""
     model = SkillNet(4, 3, 4, width=width).to(device)
     step = step_fn(model, torch.optim.Adam(model.parameters()), device)
     fake = {
@@ -48,17 +53,11 @@ def model_only(width: str, batch: int, size: int, n: int, device) -> float:
         "velocity": torch.randn(batch, 4, 3),
         "gripper": torch.randint(0, 2, (batch, 4)),
     }
-    for _ in range(3):
-        step(fake)
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step(fake)
-    _sync(device)
-    return n * batch / (time.perf_counter() - t0)
+    return _timed(step, lambda: fake, batch, device)
 
 
-def full_loop(ds, width: str, batch: int, n: int, augment: str, workers: int, device) -> float:
+def full_loop(ds, width: str, batch: int, augment: str, workers: int, device) -> Callable[[int], float]:
+    """A runner: ``run(n)`` -> samples/s of n steps of the real loop (store -> augmentation -> model)."""
     size = int(ds.arrays["depth"].shape[-1])
     targets = build_targets(ds, 3, (1, 10, 20, 30), 5)
     aug = DepthAugment(augment, size, seed=0)
@@ -75,15 +74,23 @@ def full_loop(ds, width: str, batch: int, n: int, augment: str, workers: int, de
     )
     model = SkillNet(4, 3, 4, width=width).to(device)
     step = step_fn(model, torch.optim.Adam(model.parameters()), device)
-    it = iter(loader)
-    for _ in range(3):
-        step(next(it))
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step(next(it))
-    _sync(device)
-    return n * batch / (time.perf_counter() - t0)
+    batches = itertools.chain.from_iterable(itertools.repeat(loader))  # epochs back to back
+    return _timed(step, lambda: next(batches), batch, device)
+
+
+def _timed(step, next_batch, batch: int, device) -> Callable[[int], float]:
+    for _ in range(3):  # warm-up: allocator, thread pools, loader workers
+        step(next_batch())
+
+    def run(n: int) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step(next_batch())
+        _sync(device)
+        return n * batch / (time.perf_counter() - t0)
+
+    return run
 
 
 def _sync(device):
@@ -95,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved model-only / full-loop rounds")
     parser.add_argument("--augment", default="sim2real")
     parser.add_argument("--workers", type=int, default=-1, help="loader workers (-1: train-skills' auto choice)")
     parser.add_argument("--widths", nargs="*", default=["narrow", "full"])
@@ -109,13 +117,21 @@ def main() -> None:
         ds = open_dataset(path)
         print(
             f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch_size}, "
-            f"64x64 depth, K=3, augment={args.augment}, loader workers {args.workers}"
+            f"64x64 depth, K=3, augment={args.augment}, loader workers {args.workers}, "
+            f"medians of {args.rounds} rounds of {args.batches} batches"
         )
-        print(f"{'width':<8} {'model-only sa/s':>16} {'full-loop sa/s':>15} {'ratio':>6}")
+        print(f"{'width':<8} {'model-only sa/s':>16} {'full-loop sa/s':>15} {'ratio':>6}  [ratio range]")
         for width in args.widths:
-            pure = model_only(width, args.batch_size, 64, args.batches, device)
-            loop = full_loop(ds, width, args.batch_size, args.batches, args.augment, args.workers, device)
-            print(f"{width:<8} {pure:>16.0f} {loop:>15.0f} {loop / pure:>6.2f} {'OK' if loop / pure >= 0.8 else 'LOW'}")
+            pure = model_only(width, args.batch_size, 64, device)
+            loop = full_loop(ds, width, args.batch_size, args.augment, args.workers, device)
+            # Interleaved rounds: the CPU's clock and other load drift over a run, so each ratio compares
+            # two measurements taken seconds apart, and the median discards an outlier round.
+            rounds = [(pure(args.batches), loop(args.batches)) for _ in range(args.rounds)]
+            ratios = [lp / p for p, lp in rounds]
+            p, lp = np.median(rounds, axis=0)
+            r = float(np.median(ratios))
+            verdict = "OK" if r >= 0.8 else "LOW"
+            print(f"{width:<8} {p:>16.0f} {lp:>15.0f} {r:>6.2f} {verdict}  [{min(ratios):.2f}, {max(ratios):.2f}]")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,18 @@ def test_mask_preset_without_mask_is_a_clear_error():
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown augmentation preset 'heavy'; valid: .*sim2real"):
         DepthAugment("heavy", 32)
+
+
+def test_mask_follows_geometric_transforms_before_a_mask_transform(tmp_path):
+    """A flip before RemoveTable must flip the mask too; transforms after the last mask reader see no mask."""
+    preset = tmp_path / "flip_then_remove.yaml"
+    preset.write_text(
+        "transforms:\n  - {name: HorizontalFlip, p: 1.0}\n  - {name: RemoveTable, p: 1.0}\n"
+        "  - {name: GaussNoise, std_range: [0.0, 0.0], p: 1.0}\n"
+    )
+    depth = np.full((3, 8, 8), 0.5, np.float32)
+    mask = np.full((3, 8, 8), 3, np.uint8)
+    mask[:, :, :4] = 1  # the table fills the left half
+    out = DepthAugment(str(preset), 8, seed=0)(depth, mask)
+    assert np.all(out[:, :, 4:] == 1.0), "after the flip the table is on the right: removed there"
+    assert np.allclose(out[:, :, :4], 0.5), "the object, flipped to the left, is kept"

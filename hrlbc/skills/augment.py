@@ -59,10 +59,10 @@ class EdgeNoise(A.DualTransform):
         edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
         ys, xs = np.nonzero(edge)
         rng = self.random_generator
-        n = min(len(ys), int(rng.integers(self.n_range[0], self.n_range[1] + 1)))
-        pick = rng.choice(len(ys), size=n, replace=False) if n else np.array([], int)
+        n = int(rng.integers(self.n_range[0], self.n_range[1] + 1)) if len(ys) else 0
+        pick = rng.integers(0, max(len(ys), 1), size=n)  # with replacement: a repeat is one box fewer
         sizes = rng.integers(self.size_range[0], self.size_range[1] + 1, size=(n, 2))
-        return {"boxes": [(ys[i], xs[i], h, w) for i, (h, w) in zip(pick, sizes)]}
+        return {"boxes": np.column_stack([ys[pick], xs[pick], sizes]).tolist()}
 
     def apply(self, img: np.ndarray, boxes: list, **params) -> np.ndarray:
         out = img.copy()
@@ -109,28 +109,41 @@ def load_preset(name: str) -> list[dict[str, Any]]:
 
 
 class DepthAugment:
-    """Callable ``(depth (K, H, W) float32, mask (K, H, W) uint8 | None) -> (K, H, W) float32 in [0, 1]``."""
+    """Callable ``(depth (K, H, W) float32, mask (K, H, W) uint8 | None) -> (K, H, W) float32 in [0, 1]``.
+
+    The preset runs as two albumentations pipelines: the transforms up to the last one that reads the
+    mask carry the mask along (it must stay aligned with the frames), the rest see the image alone.
+    Carrying the mask through every transform warped, cropped and dropped out a second image nobody
+    reads: ~30% of the ``sim2real`` augmentation time (``benchmarks/bc_throughput.py``).
+    """
 
     def __init__(self, preset: str, size: int, seed: int | None = None) -> None:
         self.name = preset
         specs = load_preset(preset)
-        self.needs_mask = any(s["name"] in CUSTOM for s in specs)
-        self.compose = A.Compose([_transform(s, size) for s in specs], seed=seed) if specs else None
+        split = max((i + 1 for i, s in enumerate(specs) if s["name"] in CUSTOM), default=0)
+        self.needs_mask = split > 0
+        transforms = [_transform(s, size) for s in specs]
+        second = None if seed is None else seed + 1
+        self.with_mask = A.Compose(transforms[:split], seed=seed) if split else None
+        self.image_only = A.Compose(transforms[split:], seed=second) if transforms[split:] else None
 
     def __call__(self, depth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        if self.compose is None:
+        if self.with_mask is None and self.image_only is None:
             return depth
-        data: dict[str, Any] = {"image": np.ascontiguousarray(np.moveaxis(depth, 0, -1))}
-        if self.needs_mask:
+        image = np.ascontiguousarray(depth.transpose(1, 2, 0))  # (H, W, K): the frames as channels
+        if self.with_mask is not None:
             if mask is None:
                 raise ConfigError(
                     f"augmentation preset {self.name!r} needs the segmentation mask: collect with mask=true"
                 )
-            data["mask"] = np.ascontiguousarray(np.moveaxis(mask, 0, -1))
-        out = np.moveaxis(self.compose(**data)["image"].reshape(depth.shape[1:] + depth.shape[:1]), -1, 0)
+            image = self.with_mask(image=image, mask=np.ascontiguousarray(mask.transpose(1, 2, 0)))["image"]
+        if self.image_only is not None:
+            image = self.image_only(image=image)["image"]
+        out = image.reshape(depth.shape[1:] + depth.shape[:1]).transpose(2, 0, 1)
         return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
     def set_seed(self, seed: int) -> None:
         """Re-seed (per DataLoader worker, so workers draw different augmentations)."""
-        if self.compose is not None:
-            self.compose.set_random_seed(seed)
+        for i, compose in enumerate((self.with_mask, self.image_only)):
+            if compose is not None:
+                compose.set_random_seed(seed + i)
