@@ -377,6 +377,7 @@ def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     if history:
@@ -384,6 +385,7 @@ def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
         ax1.plot([h["env_steps"] for h in history], succ, "o-")
         ax2.plot([h["wall_s"] / 60 for h in history], succ, "o-", color="tab:orange")
     ax1.set_xlabel("low-level env steps")
+    ax1.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())  # 50k, not 50000: six-digit labels overlapped
     ax2.set_xlabel("wall-clock (min)")
     ax1.set_ylabel("success rate (validation seeds)")
     for ax in (ax1, ax2):
