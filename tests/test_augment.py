@@ -106,7 +106,7 @@ def test_unknown_preset():
 
 
 def test_mask_follows_geometric_transforms_before_a_mask_transform(tmp_path):
-    """A flip before RemoveTable must flip the mask too; transforms after the last mask reader see no mask."""
+    """A flip before RemoveTable must flip the mask too (the mask rides up to the last mask transform)."""
     preset = tmp_path / "flip_then_remove.yaml"
     preset.write_text(
         "transforms:\n  - {name: HorizontalFlip, p: 1.0}\n  - {name: RemoveTable, p: 1.0}\n"

@@ -114,7 +114,7 @@ class DepthAugment:
     The preset runs as two albumentations pipelines: the transforms up to the last one that reads the
     mask carry the mask along (it must stay aligned with the frames), the rest see the image alone.
     Carrying the mask through every transform warped, cropped and dropped out a second image nobody
-    reads: ~30% of the ``sim2real`` augmentation time (``benchmarks/bc_throughput.py``).
+    reads: with EdgeNoise's cheaper draw, ``sim2real`` went from 0.44 to 0.38 ms per sample (README).
     """
 
     def __init__(self, preset: str, size: int, seed: int | None = None) -> None:
