@@ -121,11 +121,15 @@ class DepthAugment:
         self.name = preset
         specs = load_preset(preset)
         split = max((i + 1 for i, s in enumerate(specs) if s["name"] in CUSTOM), default=0)
-        self.needs_mask = split > 0
         transforms = [_transform(s, size) for s in specs]
-        second = None if seed is None else seed + 1
-        self.with_mask = A.Compose(transforms[:split], seed=seed) if split else None
-        self.image_only = A.Compose(transforms[split:], seed=second) if transforms[split:] else None
+        self.with_mask = A.Compose(transforms[:split]) if split else None
+        self.image_only = A.Compose(transforms[split:]) if transforms[split:] else None
+        if seed is not None:
+            self.set_seed(seed)
+
+    @property
+    def needs_mask(self) -> bool:
+        return self.with_mask is not None
 
     def __call__(self, depth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         if self.with_mask is None and self.image_only is None:
