@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--held", choices=("gap", "grasped"), default="gap")
     args = parser.parse_args()
     skill_names = get_task(args.task).spec.skills
-    assert "grasp" in skill_names[GRASP] and skill_names[LIFT] == "lift", skill_names
+    if len(skill_names) != 4 or "grasp" not in skill_names[GRASP] or skill_names[LIFT] != "lift":
+        parser.error(f"{args.task}'s skills {list(skill_names)} are not (above, grasp, lift, place)")
     jobs = [(args.task, args.skills, args.held, EVAL_SEED_START + i) for i in range(args.episodes)]
     t0 = time.perf_counter()
     with mp.get_context("fork").Pool(args.workers) as pool:
