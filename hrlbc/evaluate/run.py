@@ -25,6 +25,7 @@ from demos.collect import EVAL_SEED_START
 from demos.io import atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.evaluate.agents import AGENTS, agent_env_options, make_agent
+from hrlbc.master.skill_env import reset_episode
 
 
 @dataclass
@@ -80,11 +81,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
 
 def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=()) -> dict[str, Any]:
     """One low-level episode; appends annotated video frames to ``frames`` when given."""
-    import torch
-
-    obs, _ = env.reset(seed=seed)
+    obs = reset_episode(env, seed)
     agent.reset()
-    torch.manual_seed(seed)  # a sampling agent draws from torch's RNG: the episode, not the worker, fixes it
     switches, last, info = [], None, {"is_success": False, "failure": None}
     while True:
         action, skill = agent.act(obs)

@@ -25,6 +25,20 @@ OBS_MODES = ("depth", "state", "depth_proprio")
 PROPRIO_FIELDS = ("tcp_pos", "tcp_orn", "gripper")
 
 
+def reset_episode(env: gym.Env, seed: int) -> Any:
+    """Reset ``env`` to episode ``seed`` and seed torch's RNG with it; returns the first observation.
+
+    A sampling policy (a stochastic master, ``deterministic=false``) draws from torch's RNG, so the
+    episode's seed, not the worker or the episodes run before it, fixes its draws: validation during
+    training and ``hrlbc evaluate`` play the same episode on the same seed.
+    """
+    import torch
+
+    obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed)
+    return obs
+
+
 def check_obs_mode(mode: str) -> None:
     """Refuse an unknown master observation mode (see :class:`MasterView`)."""
     if mode not in OBS_MODES:

@@ -24,7 +24,7 @@ import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
-from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
+from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint, reset_episode
 
 MASTER_FORMAT = "hrlbc-master"
 
@@ -185,8 +185,7 @@ def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool 
     successes, lengths, counts = [], [], np.zeros(env.action_space.n if discrete else 0, int)
     with torch.random.fork_rng():  # CPU and any CUDA generator
         for seed in seeds:
-            obs, _ = env.reset(seed=seed)
-            torch.manual_seed(seed)
+            obs = reset_episode(env, seed)
             done, info = False, {}
             while not done:
                 action, _ = model.predict(obs, deterministic=deterministic)
