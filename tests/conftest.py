@@ -13,6 +13,14 @@ def assert_cli_errors(capsys, cases) -> None:
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
+def tiny_skills_config(data, out, **overrides):
+    """A one-epoch, batch-16 train-skills config for tests (in-process loading, one evaluation episode)."""
+    from hrlbc.skills.train import TrainSkillsConfig
+
+    base = dict(task="pick", data=str(data), out=str(out), epochs=1, batch_size=16, eval_episodes=1, num_workers=0)
+    return TrainSkillsConfig(**{**base, **overrides})
+
+
 def tiny_master_config(out, **overrides):
     """A seconds-long train-master config (32 px, a few PPO steps) for end-to-end tests."""
     from hrlbc.master.train import TrainMasterConfig

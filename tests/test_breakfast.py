@@ -189,27 +189,19 @@ def test_expert_pours_both_cups():
 
 def test_learning_stages_run_on_breakfast(tmp_path):
     """collect -> train-skills -> train-master (learned skills) -> evaluate, on the 7-d action with angular velocity."""
-    from conftest import tiny_master_config
+    from conftest import tiny_master_config, tiny_skills_config
 
     from hrlbc.evaluate.run import EvaluateConfig, evaluate
     from hrlbc.master.train import train_master
     from hrlbc.skills.policy import SkillPolicy
-    from hrlbc.skills.train import TrainSkillsConfig, train_skills
+    from hrlbc.skills.train import train_skills
 
     collect(
         CollectConfig(task="breakfast", episodes=2, workers=1, image_size=32, out=str(tmp_path / "d")), progress=False
     )
     ckpt = train_skills(
-        TrainSkillsConfig(
-            task="breakfast",
-            data=str(tmp_path / "d"),
-            out=str(tmp_path / "s"),
-            epochs=1,
-            batch_size=16,
-            max_batches=2,
-            eval_every=0,
-            num_workers=0,
-            augment="none",
+        tiny_skills_config(
+            tmp_path / "d", tmp_path / "s", task="breakfast", max_batches=2, eval_every=0, augment="none"
         ),
         progress=False,
     )

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import assert_cli_errors, tiny_master_config
+from conftest import assert_cli_errors, tiny_master_config, tiny_skills_config
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -16,7 +16,7 @@ from hrlbc.config import ConfigError
 from hrlbc.master.skill_env import SkillEnv
 from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_skill_env, train_master
 from hrlbc.skills.policy import build_model, load_checkpoint
-from hrlbc.skills.train import TrainSkillsConfig, train_skills
+from hrlbc.skills.train import train_skills
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +29,8 @@ def tiny_skills(tmp_path_factory):
             CollectConfig(task=task, episodes=3, workers=1, image_size=32, out=str(root / f"d_{task}")), progress=False
         )
         out[task] = train_skills(
-            TrainSkillsConfig(
-                task=task,
-                data=str(root / f"d_{task}"),
-                out=str(root / f"s_{task}"),
-                epochs=1,
-                batch_size=16,
-                max_batches=2,
-                eval_every=0,
-                num_workers=0,
-                augment="none",
+            tiny_skills_config(
+                root / f"d_{task}", root / f"s_{task}", task=task, max_batches=2, eval_every=0, augment="none"
             ),
             progress=False,
         )

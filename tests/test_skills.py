@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from conftest import assert_cli_errors
+from conftest import assert_cli_errors, tiny_skills_config
 
 import envs
 from demos import open_dataset
@@ -26,18 +26,7 @@ def pick_data(tmp_path_factory):
 
 
 def tiny(data, out, **kw):
-    base = dict(
-        task="pick",
-        data=str(data),
-        out=str(out),
-        epochs=1,
-        batch_size=16,
-        eval_episodes=1,
-        num_workers=0,
-        augment="sim2real",
-        threads=2,
-    )
-    return TrainSkillsConfig(**{**base, **kw})
+    return tiny_skills_config(data, out, **{"augment": "sim2real", "threads": 2, **kw})
 
 
 @pytest.mark.parametrize("width", ["narrow", "full"])
