@@ -5,13 +5,14 @@ import json
 import numpy as np
 import pytest
 from conftest import assert_cli_errors, tiny_master_config
+from stable_baselines3 import PPO
 
 import envs
 from demos.collect import record_episode
 from hrlbc.config import ConfigError
 from hrlbc.evaluate.agents import ExpertAgent
 from hrlbc.evaluate.run import EvaluateConfig, evaluate, run_episode, wilson_interval
-from hrlbc.master.train import train_master
+from hrlbc.master.train import evaluate_master, make_skill_env, train_master
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,8 @@ def test_master_agent_and_video(tmp_path):
 
 
 def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
-    """deterministic=false samples the master's picks; the same seeds give the same report for any workers."""
+    """deterministic=false samples the master's picks, seeded by the episode: the same report for any workers,
+    and the same picks in training's validation (the skill env) on each seed."""
     best = str(train_master(tiny_master_config(tmp_path / "m", obs="state")))
     reports = [
         evaluate(
@@ -104,6 +106,12 @@ def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
     # A master after 4 PPO steps is near uniform over the 3 skills: sampled picks vary.
     assert len(reports[0]["skill_choices"]) >= 2, reports[0]["skill_choices"]
     assert "actions sampled" in (tmp_path / "a" / "report.md").read_text()
+    # Training's validation (the skill env, master step by master step) samples the same picks on each seed.
+    model, env = PPO.load(best), make_skill_env(tiny_master_config(tmp_path / "m", obs="state"))
+    for e in reports[0]["per_episode"]:
+        validation = evaluate_master(model, env, [e["seed"]], deterministic=False)
+        assert validation["skill_counts"] == [e["skill_counts"].get(k, 0) for k in range(3)], (e, validation)
+        assert (validation["success"], validation["length"]) == (e["success"], e["length"])
 
 
 def test_bad_input(tmp_path, capsys):
