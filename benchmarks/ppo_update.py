@@ -76,11 +76,10 @@ def fill_buffer(model: PPO, rng: np.random.Generator) -> None:
 
 def minibatch_ms(model: PPO, rounds: int) -> float:
     """Median wall-clock (ms) per minibatch of one ``PPO.train`` epoch over a random buffer."""
-    rng = np.random.default_rng(0)
+    fill_buffer(model, np.random.default_rng(0))  # train() reads the buffer and leaves it full: fill once
     minibatches = model.n_steps // model.batch_size
     times = []
     for i in range(rounds + 1):
-        fill_buffer(model, rng)  # train() consumes the buffer's generator state, not its data
         t0 = time.perf_counter()
         model.train()
         if i:  # the first epoch warms up the allocator and OpenMP threads

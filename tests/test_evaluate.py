@@ -92,7 +92,8 @@ def test_master_agent_and_video(tmp_path):
 def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
     """deterministic=false samples the master's picks, seeded by the episode: the same report for any workers,
     and the same picks in training's validation (the skill env) on each seed."""
-    best = str(train_master(tiny_master_config(tmp_path / "m", obs="state")))
+    cfg = tiny_master_config(tmp_path / "m", obs="state")
+    best = str(train_master(cfg))
     reports = [
         evaluate(
             EvaluateConfig(
@@ -107,7 +108,7 @@ def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
     assert len(reports[0]["skill_choices"]) >= 2, reports[0]["skill_choices"]
     assert "actions sampled" in (tmp_path / "a" / "report.md").read_text()
     # Training's validation (the skill env, master step by master step) samples the same picks on each seed.
-    model, env = PPO.load(best), make_skill_env(tiny_master_config(tmp_path / "m", obs="state"))
+    model, env = PPO.load(best), make_skill_env(cfg)
     for e in reports[0]["per_episode"]:
         validation = evaluate_master(model, env, [e["seed"]], deterministic=False)
         assert validation["skill_counts"] == [e["skill_counts"].get(k, 0) for k in range(3)], (e, validation)

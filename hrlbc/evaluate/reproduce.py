@@ -259,8 +259,8 @@ def write_results(
         [max(0.0, x["wilson95"][1] - s) for s, x in zip(succ, rows)],
     ]
     ax.bar(xs, succ, yerr=err, capsize=4, color="tab:blue")
-    for x, s, row in zip(xs, succ, rows):  # the figure itself, above the interval: a 0% bar has no height to show
-        ax.text(x, row["wilson95"][1] + 0.02, f"{s:.0%}", ha="center", va="bottom", fontsize=8)
+    for x, row in zip(xs, rows):  # the figure itself, above the interval: a 0% bar has no height to show
+        ax.text(x, row["wilson95"][1] + 0.02, f"{row['success']:.0%}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(list(xs), [x["agent"] for x in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("success rate (Wilson 95%)")
