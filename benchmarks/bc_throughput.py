@@ -1,12 +1,14 @@
 """BC training throughput: the full loop (data + augmentation + model) vs the model alone, side by side.
 
     python benchmarks/bc_throughput.py [--batches 40] [--rounds 5] [--augment sim2real] [--widths narrow full]
+                                       [--precisions fp32 bf16]
 
 For each trunk width prints: samples/s of pure forward/backward on random tensors, samples/s of the
 real training loop (zarr store -> BCBatches -> DataLoader -> model), and their ratio: medians of
 ``--rounds`` interleaved rounds of ``--batches`` batches each, with the range of the per-round
 ratios. Target (issue 4): ratio >= 0.8, i.e. the data pipeline does not starve the model. Uses CUDA
-when present.
+when present. With several ``--precisions`` (train-skills' ``precision``), one row per width and
+precision, then each precision's speed relative to the first.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from demos.collect import CollectConfig, collect
 from hrlbc.skills.augment import DepthAugment
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.train import bc_loss, loader_workers
+from hrlbc.skills.train import autocast_bf16, bc_loss, loader_workers
 
 
-def step_fn(model, optimizer, device):
-    amp = device.type == "cuda"
+def step_fn(model, optimizer, device, precision: str):
+    amp = autocast_bf16(precision, device)
 
     def step(batch):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -43,10 +45,10 @@ def step_fn(model, optimizer, device):
     return step
 
 
-def model_only(width: str, batch: int, size: int, device) -> Callable[[int], float]:
+def model_only(width: str, batch: int, size: int, device, precision: str) -> Callable[[int], float]:
     """A runner: ``run(n)`` -> samples/s of n forward/backward steps on random tensors."""
     model = SkillNet(4, 3, 4, width=width).to(device)
-    step = step_fn(model, torch.optim.Adam(model.parameters()), device)
+    step = step_fn(model, torch.optim.Adam(model.parameters()), device, precision)
     fake = {
         "depth": torch.rand(batch, 3, size, size),
         "skill": torch.randint(0, 4, (batch,)),
@@ -56,7 +58,7 @@ def model_only(width: str, batch: int, size: int, device) -> Callable[[int], flo
     return _timed(step, lambda: fake, batch, device)
 
 
-def full_loop(ds, width: str, batch: int, augment: str, workers: int, device) -> Callable[[int], float]:
+def full_loop(ds, width: str, batch: int, augment: str, workers: int, device, precision: str) -> Callable[[int], float]:
     """A runner: ``run(n)`` -> samples/s of n steps of the real loop (store -> augmentation -> model)."""
     size = int(ds.arrays["depth"].shape[-1])
     targets = build_targets(ds, 3, (1, 10, 20, 30), 5)
@@ -73,7 +75,7 @@ def full_loop(ds, width: str, batch: int, augment: str, workers: int, device) ->
         multiprocessing_context="fork" if workers else None,
     )
     model = SkillNet(4, 3, 4, width=width).to(device)
-    step = step_fn(model, torch.optim.Adam(model.parameters()), device)
+    step = step_fn(model, torch.optim.Adam(model.parameters()), device, precision)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))  # epochs back to back
     return _timed(step, lambda: next(batches), batch, device)
 
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--augment", default="sim2real")
     parser.add_argument("--workers", type=int, default=-1, help="loader workers (-1: train-skills' auto choice)")
     parser.add_argument("--widths", nargs="*", default=["narrow", "full"])
+    parser.add_argument("--precisions", nargs="*", default=["auto"], choices=["auto", "fp32", "bf16"])
     parser.add_argument("--data", default=None, help="an existing Bowl store (default: collect 60 episodes)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -120,18 +123,26 @@ def main() -> None:
             f"64x64 depth, K=3, augment={args.augment}, loader workers {args.workers}, "
             f"medians of {args.rounds} rounds of {args.batches} batches"
         )
-        print(f"{'width':<8} {'model-only sa/s':>16} {'full-loop sa/s':>15} {'ratio':>6}  [ratio range]")
+        head = ("width", "precision", "model-only sa/s", "full-loop sa/s", "ratio")
+        print(f"{head[0]:<8} {head[1]:<9} {head[2]:>16} {head[3]:>15} {head[4]:>6}  [ratio range]")
         for width in args.widths:
-            pure = model_only(width, args.batch_size, 64, device)
-            loop = full_loop(ds, width, args.batch_size, args.augment, args.workers, device)
-            # Interleaved rounds: the CPU's clock and other load drift over a run, so each ratio compares
-            # two measurements taken seconds apart, and the median discards an outlier round.
-            rounds = [(pure(args.batches), loop(args.batches)) for _ in range(args.rounds)]
-            ratios = [lp / p for p, lp in rounds]
-            p, lp = np.median(rounds, axis=0)
-            r = float(np.median(ratios))
-            verdict = "OK" if r >= 0.8 else "LOW"
-            print(f"{width:<8} {p:>16.0f} {lp:>15.0f} {r:>6.2f} {verdict}  [{min(ratios):.2f}, {max(ratios):.2f}]")
+            speeds = []
+            for precision in args.precisions:
+                pure = model_only(width, args.batch_size, 64, device, precision)
+                loop = full_loop(ds, width, args.batch_size, args.augment, args.workers, device, precision)
+                # Interleaved rounds: the CPU's clock and other load drift over a run, so each ratio compares
+                # two measurements taken seconds apart, and the median discards an outlier round.
+                rounds = [(pure(args.batches), loop(args.batches)) for _ in range(args.rounds)]
+                ratios = [lp / p for p, lp in rounds]
+                p, lp = np.median(rounds, axis=0)
+                r = float(np.median(ratios))
+                verdict = "OK" if r >= 0.8 else "LOW"
+                span = f"[{min(ratios):.2f}, {max(ratios):.2f}]"
+                print(f"{width:<8} {precision:<9} {p:>16.0f} {lp:>15.0f} {r:>6.2f} {verdict}  {span}")
+                speeds.append((p, lp))
+            (p0, lp0), first = speeds[0], args.precisions[0]
+            for precision, (p, lp) in zip(args.precisions[1:], speeds[1:]):
+                print(f"{width:<8} {precision} / {first}: model-only {p / p0:.2f}x, full loop {lp / lp0:.2f}x")
 
 
 if __name__ == "__main__":

@@ -181,6 +181,18 @@ def test_workers_and_flat_mode(pick_data, tmp_path):
     assert policy.flat and policy.model.film is None
 
 
+def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(pick_data, tmp_path):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = tiny(pick_data, tmp_path / precision, precision=precision, augment="none", max_batches=3, eval_every=0)
+        runs[precision] = load_checkpoint(train_skills(cfg, progress=False))
+    fp32, bf16 = (runs[p]["history"]["train_loss"][0] for p in ("fp32", "bf16"))
+    assert np.isfinite(bf16) and bf16 != fp32, "the same seed and batches: only the matmul precision differs"
+    weights = runs["bf16"]["state_dict"]
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
+    assert abs(bf16 - fp32) < 0.05 * fp32, (bf16, fp32)
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(pick_data, tmp_path, monkeypatch):
     train_skills(tiny(pick_data, tmp_path / "n", epochs=1), progress=False)
     good = load_checkpoint(tmp_path / "n" / "last.pt")
@@ -248,6 +260,7 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "pool=max"], "pool must be one of"),
             (["train-skills", "ema=1.5"], "ema must be in [0, 1)"),
             (["train-skills", "num_workers=-2"], "num_workers must be >= 0, or -1 for auto"),
+            (["train-skills", "precision=fp16"], "precision must be auto, fp32 or bf16"),
         ],
     )
     out = tmp_path / "aug.png"
