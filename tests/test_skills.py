@@ -181,11 +181,15 @@ def test_workers_and_flat_mode(pick_data, tmp_path):
     assert policy.flat and policy.model.film is None
 
 
-def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(pick_data, tmp_path):
+def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(pick_data, tmp_path, capsys):
     runs = {}
     for precision in ("fp32", "bf16"):
         cfg = tiny(pick_data, tmp_path / precision, precision=precision, augment="none", max_batches=3, eval_every=0)
-        runs[precision] = load_checkpoint(train_skills(cfg, progress=False))
+        runs[precision] = load_checkpoint(train_skills(cfg, progress=True))
+        header = capsys.readouterr().out.splitlines()
+        assert header[0].startswith("train-skills pick (skills): ") and f", {precision}, " in header[0], header
+        hint = precision == "fp32" and train_module.cpu_has_bf16()  # the hint is for CPU runs left at fp32
+        assert any("precision=bf16 trains" in line for line in header) == hint, header
     fp32, bf16 = (runs[p]["history"]["train_loss"][0] for p in ("fp32", "bf16"))
     assert np.isfinite(bf16) and bf16 != fp32, "the same seed and batches: only the matmul precision differs"
     weights = runs["bf16"]["state_dict"]

@@ -113,6 +113,14 @@ def autocast_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN reports native bf16 on this CPU (AVX512-BF16 or AMX); False where torch cannot tell."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def loader_workers(requested: int, device: torch.device) -> int:
     """DataLoader workers for ``num_workers=requested`` (-1 = auto).
 
@@ -301,6 +309,16 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out / "tb"))
+    if progress:  # what this run is, before its first progress bar
+        print(
+            f"train-skills {spec.name} ({'flat BC' if cfg.flat else 'skills'}): {len(train_frames)} frames of "
+            f"{len(train_eps)} episodes to train, {len(val_frames)} of {len(val_eps)} to validate; {device.type}, "
+            f"{torch.get_num_threads()} threads, {'bf16' if amp else 'fp32'}, augment={cfg.augment}, "
+            f"epochs {start_epoch + 1}-{cfg.epochs} -> {out}",
+            flush=True,
+        )
+        if device.type == "cpu" and not amp and cpu_has_bf16():
+            print("  this CPU computes bf16 natively: precision=bf16 trains ~1.4x faster (README, Precision)")
 
     # ----------------------------------------------------------------- loop
     for epoch in range(start_epoch, cfg.epochs):
