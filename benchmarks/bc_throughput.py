@@ -28,7 +28,7 @@ from demos.collect import CollectConfig, collect
 from hrlbc.skills.augment import DepthAugment
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.train import autocast_bf16, bc_loss, loader_workers
+from hrlbc.skills.train import PRECISIONS, autocast_bf16, bc_loss, loader_workers
 
 
 def step_fn(model, optimizer, device, precision: str):
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--augment", default="sim2real")
     parser.add_argument("--workers", type=int, default=-1, help="loader workers (-1: train-skills' auto choice)")
     parser.add_argument("--widths", nargs="*", default=["narrow", "full"])
-    parser.add_argument("--precisions", nargs="*", default=["auto"], choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="*", default=["auto"], choices=PRECISIONS)
     parser.add_argument("--data", default=None, help="an existing Bowl store (default: collect 60 episodes)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -30,6 +30,8 @@ from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
 from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint
 from hrlbc.skills.rollout import run_skill_sequence
 
+PRECISIONS = ("auto", "fp32", "bf16")  # training matmuls; see autocast_bf16
+
 
 @dataclass
 class TrainSkillsConfig:
@@ -95,8 +97,10 @@ class TrainSkillsConfig:
             raise ConfigError(f"num_workers must be >= 0, or -1 for auto, got {self.num_workers}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {self.precision!r}"
+            )
         load_preset(self.augment)  # unknown preset -> ConfigError now, not after loading data
 
 
