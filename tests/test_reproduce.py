@@ -121,3 +121,38 @@ def test_preset_agents_list_and_bad_agent_names(tmp_path, capsys, monkeypatch):
     assert main(["reproduce", "task=pick", "preset=tiny", "agents=[masterr]"]) == 2
     assert "unknown agent(s) 'masterr' in agents" in capsys.readouterr().err
     assert not (tmp_path / "b" / "stages").exists(), "a bad preset fails before any stage"
+
+
+def test_preset_task_sections_override_one_task_only(tmp_path, capsys, monkeypatch):
+    import hrlbc.evaluate.reproduce as reproduce_module
+    from hrlbc.evaluate.reproduce import load_preset
+
+    (tmp_path / "reproduce").mkdir()
+    (tmp_path / "reproduce" / "mine.yaml").write_text(
+        "collect_skills: {episodes: 5, workers: 2}\ntasks:\n  bowl:\n    collect_skills: {episodes: 9}\n"
+        "    train_skills: {epochs: 3}\n"
+    )
+    (tmp_path / "reproduce" / "badtask.yaml").write_text("tasks: {bowll: {train_skills: {epochs: 3}}}\n")
+    (tmp_path / "reproduce" / "badkey.yaml").write_text("tasks: {bowl: {train_skill: {epochs: 3}}}\n")
+    monkeypatch.setattr(reproduce_module, "CONFIG_DIR", tmp_path)
+    bowl = load_preset("mine", "bowl")
+    assert bowl["collect_skills"] == {"episodes": 9, "workers": 2} and bowl["train_skills"] == {"epochs": 3}
+    assert load_preset("mine", "pick") == {"collect_skills": {"episodes": 5, "workers": 2}}
+    assert main(["reproduce", "task=bowl", "preset=badtask", f"out={tmp_path / 'a'}"]) == 2
+    assert "unknown task(s) 'bowll' in configs/reproduce/badtask.yaml; valid: pick, bowl" in capsys.readouterr().err
+    assert main(["reproduce", "task=pick", "preset=badkey", f"out={tmp_path / 'b'}"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) 'train_skill' in configs/reproduce/badkey.yaml, tasks.bowl; valid: agents," in err
+    assert not (tmp_path / "a" / "stages").exists() and not (tmp_path / "b" / "stages").exists()
+
+
+def test_shipped_presets_load_for_every_task():
+    """A typo in a shipped preset fails here, not hours into a paper run."""
+    import envs
+    from hrlbc.evaluate.reproduce import load_preset
+
+    for preset in ("tiny", "quick", "paper"):
+        for task in envs.TASKS:
+            assert load_preset(preset, task)["evaluate"]["episodes"] > 0
+    assert load_preset("paper", "bowl")["collect_skills"]["episodes"] == 1000
+    assert load_preset("paper", "pick")["collect_skills"]["episodes"] == 500

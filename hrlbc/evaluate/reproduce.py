@@ -40,6 +40,9 @@ AGENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What a preset may set: the stages' settings (every evaluation shares `evaluate`) and the agents list.
+PRESET_KEYS = ("agents", *dict.fromkeys(s for a in AGENTS.values() for s in a if not s.startswith("eval_")), "evaluate")
+
 LABELS = {  # the results table's rows, in its order
     "expert": "expert",
     "flat-bc": "flat-bc",
@@ -70,12 +73,31 @@ def check_agents(names: list[str], where: str) -> None:
         raise ConfigError(f"unknown agent(s) {', '.join(map(repr, unknown))} in {where}; valid: {', '.join(AGENTS)}")
 
 
-def load_preset(name: str) -> dict[str, Any]:
+def load_preset(name: str, task: str) -> dict[str, Any]:
+    """The preset's settings for ``task``: ``{stage: {key: value}}`` plus its ``agents`` list.
+
+    A preset's ``tasks: {<task>: {<stage>: {...}}}`` section goes over its shared stage settings, key by
+    key, for that task only (e.g. more skill episodes for one task).
+    """
     path = CONFIG_DIR / "reproduce" / f"{name}.yaml"
     if not path.is_file():
         valid = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
         raise ConfigError(f"unknown reproduce preset {name!r}; valid: {valid}")
-    return OmegaConf.to_container(OmegaConf.load(path))
+    preset = OmegaConf.to_container(OmegaConf.load(path))
+    where = f"configs/reproduce/{name}.yaml"
+    per_task = preset.pop("tasks", None) or {}
+    unknown = [t for t in per_task if t not in envs.TASKS]
+    if unknown:
+        raise ConfigError(f"unknown task(s) {', '.join(map(repr, unknown))} in {where}; valid: {', '.join(envs.TASKS)}")
+    for section, settings in [(where, preset)] + [(f"{where}, tasks.{t}", s or {}) for t, s in per_task.items()]:
+        unknown = [k for k in settings if k not in PRESET_KEYS]
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(map(repr, unknown))} in {section}; valid: {', '.join(PRESET_KEYS)}"
+            )
+    for key, settings in (per_task.get(task) or {}).items():
+        preset[key] = {**(preset.get(key) or {}), **settings} if isinstance(settings, dict) else settings
+    return preset
 
 
 def stage_config(schema: type, preset: dict[str, Any], stage: str, section: str, **fixed: Any) -> Any:
@@ -87,7 +109,7 @@ def stage_config(schema: type, preset: dict[str, Any], stage: str, section: str,
 def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     """Run (or resume) every stage; return the path of ``results.md``."""
     task = envs.get_task(cfg.task).spec.name
-    preset = load_preset(cfg.preset)
+    preset = load_preset(cfg.preset, task)
     preset_agents = preset.pop("agents", None) or list(AGENTS)
     check_agents(preset_agents, f"configs/reproduce/{cfg.preset}.yaml")
     chosen = cfg.agents or preset_agents
