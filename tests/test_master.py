@@ -53,6 +53,29 @@ def test_skill_env_passes_checkers():
         env.close()
 
 
+def test_recent_skills_view_lists_the_last_choices_newest_first():
+    env = SkillEnv("bowl", "scripted", obs="depth", image_size=32, timescale=5, recent_skills=2)
+    gym_check_env(env, skip_render_check=True)
+    sb3_check_env(env, warn=False)
+    obs, _ = env.reset(seed=3)
+    assert set(obs) == {"depth", "recent_skills"} and obs["depth"].shape == (3, 32, 32)
+    assert not obs["recent_skills"].any(), "no choice yet"
+    rows = []
+    for k in (1, 0, 3):
+        obs, *_ = env.step(k)
+        rows.append(obs["recent_skills"].reshape(2, 4))
+    assert rows[0].tolist() == [[0, 1, 0, 0], [0, 0, 0, 0]]
+    assert rows[1].tolist() == [[1, 0, 0, 0], [0, 1, 0, 0]]
+    assert rows[2].tolist() == [[0, 0, 0, 1], [1, 0, 0, 0]], "only the last 2, newest first"
+    obs, _ = env.reset(seed=4)
+    assert not obs["recent_skills"].any(), "a new episode forgets the last one's choices"
+    env.close()
+    env = SkillEnv("bowl", "scripted", obs="state", recent_skills=1)
+    obs, _ = env.reset(seed=3)
+    assert set(obs) == {"state", "recent_skills"} and obs["recent_skills"].shape == (4,)
+    env.close()
+
+
 def test_skill_step_runs_the_timescale_and_reports_it():
     env = SkillEnv("bowl", "scripted", obs="state", timescale=60)
     env.reset(seed=3)
@@ -151,6 +174,41 @@ def test_learned_skills_with_proprio_train_freeze_the_trunk_and_evaluate(tiny_sk
     assert json.loads((tmp_path / "e" / "report.json").read_text())["episodes"] == 2
 
 
+def test_recent_skills_master_trains_and_evaluates_on_the_same_view(tmp_path):
+    from hrlbc.evaluate.agents import MasterAgent
+
+    best = train_master(tiny_master_config(tmp_path / "m", recent_skills=2, timescale=3, total_steps=8))
+    model = PPO.load(str(best), device="cpu")
+    extractor = model.policy.features_extractor
+    # the choices reach the features: the same frames after different choices look different
+    depth, picks = torch.rand(1, 3, 32, 32), torch.zeros(2, 1, 2 * 3)  # 2 choices of Pick's 3 skills
+    picks[0, 0, 0] = picks[1, 0, 1] = 1.0
+    with torch.no_grad():
+        features = [extractor({"depth": depth, "recent_skills": p}) for p in picks]
+    assert not torch.allclose(*features)
+    # hrlbc evaluate's agent builds the view the master was trained on, choice by choice
+    import envs
+
+    world = envs.make_env("pick", image_size=32, depth=True)
+    agent = MasterAgent(str(best), world)
+    seen, predict = [], agent.model.predict
+    agent.model.predict = lambda o, deterministic: (seen.append(o), predict(o, deterministic=deterministic))[1]
+    obs, _ = world.reset(seed=5)
+    agent.reset()
+    for _ in range(9):  # three master decisions
+        obs, *_ = world.step(agent.act(obs)[0])
+    train_env = make_skill_env(tiny_master_config(tmp_path / "m", recent_skills=2, timescale=3))
+    expected = [train_env.reset(seed=5)[0]] + [train_env.step(k)[0] for k in agent.choices[:2]]
+    assert len(seen) == 3 and seen[2]["recent_skills"].any()
+    for got, want in zip(seen, expected):
+        assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
+    world.close()
+    train_env.close()
+    args = [f"checkpoint={best}", "task=pick", "agent=master", "episodes=2", "workers=1", f"out={tmp_path / 'e'}"]
+    assert main(["evaluate", *args]) == 0
+    assert json.loads((tmp_path / "e" / "report.json").read_text())["episodes"] == 2
+
+
 def test_cnn_features_on_depth_with_annealed_lr(tmp_path):
     cfg = tiny_master_config(tmp_path / "c", n_envs=2, timescale=3, total_steps=16, anneal_lr=True)
     assert train_master(cfg).is_file()
@@ -237,21 +295,23 @@ def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
             (["train-master", "features=skill"], "features=skill needs learned skills"),
             (["train-master", "perturb=1.5"], "perturb is a probability in [0, 1]"),
             (["train-master", "skills=flat", "perturb=0.5"], "ppo-flat (skills=flat) does not take it"),
+            (["train-master", "recent_skills=-1"], "recent_skills must be >= 0, got -1"),
+            (["train-master", "skills=flat", "recent_skills=2"], "ppo-flat (skills=flat) has none"),
         ],
     )
     assert not (tmp_path / "a").exists(), "nothing was created for refused input"
 
 
-@pytest.mark.parametrize("obs", ["depth", "depth_proprio"])
-def test_batched_placement_matches_skills_in_workers(tiny_skills, obs):
+@pytest.mark.parametrize("obs,recent", [("depth", 0), ("depth_proprio", 0), ("depth", 2)])
+def test_batched_placement_matches_skills_in_workers(tiny_skills, obs, recent):
     from hrlbc.master.batched import BatchedSkillVecEnv
 
     def same(batch, single):
-        if obs == "depth":
+        if not isinstance(single, dict):
             return np.array_equal(batch[0], single)
-        return all(np.array_equal(batch[k][0], single[k]) for k in ("depth", "proprio"))
+        return batch.keys() == single.keys() and all(np.array_equal(batch[k][0], single[k]) for k in single)
 
-    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs=obs, image_size=32, timescale=5)
+    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs=obs, image_size=32, timescale=5, recent_skills=recent)
     single = SkillEnv(**kw)
     # One env: batching must not change the semantics (with more envs, batched convolutions may differ
     # from single ones in the last float bits, so trajectories can drift apart, as on any other device).

@@ -115,7 +115,8 @@ class MasterAgent:
             raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.model = PPO.load(checkpoint, device="cpu")
         self.skills = ScriptedSkills(env) if cfg["skills"] == "scripted" else LearnedSkills(cfg["skills"])
-        self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
+        # masters saved before recent_skills existed saw images only
+        self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
         self.timescale = cfg["timescale"] or env.spec_task.timescale
         self.t, self.skill = 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
@@ -134,6 +135,7 @@ class MasterAgent:
             self.skill = int(self.model.predict(master_obs, deterministic=self.deterministic)[0])
             self.choices.append(self.skill)
             self.skills.start(self.skill)
+            self.view.chose(self.skill)
         self.t += 1
         return self.skills.act(obs, self.skill), self.skill
 

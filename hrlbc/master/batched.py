@@ -18,7 +18,7 @@ from hrlbc.master.skill_env import SkillEnv
 
 
 def stack_obs(obs: list[np.ndarray | dict[str, np.ndarray]]) -> np.ndarray | dict[str, np.ndarray]:
-    """N master observations -> one batch (a dict of batches for ``depth_proprio``)."""
+    """N master observations -> one batch (a dict of batches for a dict view)."""
     if isinstance(obs[0], dict):
         return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
     return np.stack(obs)
@@ -62,6 +62,8 @@ class BatchedSkillVecEnv(VecEnv):
         running = np.ones(n, bool)
         steps = np.zeros(n, int)
         timescale = self.envs[0].timescale
+        for env, k in zip(self.envs, skills):
+            env.view.chose(int(k))
         for _ in range(timescale):
             idx = np.nonzero(running)[0]
             if len(idx) == 0:

@@ -4,8 +4,9 @@
 ``skill``: as in RLBC, the frozen skill network's trunk run once per skill condition on the same
 depth stack; the K feature maps (K x C x h x w) are concatenated on channels and go through
 conv 3x3 -> 64, tanh, conv 3x3 -> 64, tanh, global average pool.
-For ``obs=depth_proprio`` either of them reads the depth stack and :class:`WithProprio` appends the
-robot's proprioception, through a small MLP, to its features.
+For a dict view (``obs=depth_proprio``, ``recent_skills=N``) either of them reads the depth stack and
+:class:`WithVectors` appends the view's vectors (proprioception, recent skill choices), each through a
+small MLP, to its features.
 """
 
 from __future__ import annotations
@@ -97,9 +98,10 @@ class SkillFeatures(BaseFeaturesExtractor):
 PROPRIO_SCALE = (5.0, 5.0, 5.0, 1.0, 1.0, 1.0, 1.0, 10.0)
 
 
-class WithProprio(BaseFeaturesExtractor):
-    """A depth extractor (``cnn`` or ``skill``) on ``obs["depth"]`` + linear -> 32, tanh on the scaled
-    ``obs["proprio"]`` (B, 8); the two feature vectors are concatenated.
+class WithVectors(BaseFeaturesExtractor):
+    """A depth extractor (``cnn`` or ``skill``) on ``obs["depth"]``, plus linear -> 32, tanh on each vector
+    of a dict view: the scaled ``obs["proprio"]`` (B, 8) and ``obs["recent_skills"]`` (B, N * K) where
+    present; the feature vectors are concatenated.
     """
 
     def __init__(
@@ -109,15 +111,28 @@ class WithProprio(BaseFeaturesExtractor):
         checkpoint: str | None = None,
         stem_stride: int = 2,
     ) -> None:
-        depth_space, proprio_space = observation_space["depth"], observation_space["proprio"]
+        spaces = observation_space.spaces
         if image == "skill":
-            depth = SkillFeatures(depth_space, checkpoint)
+            depth = SkillFeatures(spaces["depth"], checkpoint)
         else:
-            depth = DepthCNN(depth_space, stem_stride=stem_stride)
-        super().__init__(observation_space, depth.features_dim + 32)
+            depth = DepthCNN(spaces["depth"], stem_stride=stem_stride)
+        vectors = [k for k in ("proprio", "recent_skills") if k in spaces]
+        super().__init__(observation_space, depth.features_dim + 32 * len(vectors))
         self.depth = depth
-        self.proprio = nn.Sequential(nn.Linear(proprio_space.shape[0], 32), nn.Tanh())
-        self.register_buffer("scale", torch.tensor(PROPRIO_SCALE))
+        # attribute names as in the masters saved before recent_skills existed, so they load
+        if "proprio" in spaces:
+            self.proprio = nn.Sequential(nn.Linear(spaces["proprio"].shape[0], 32), nn.Tanh())
+            self.register_buffer("scale", torch.tensor(PROPRIO_SCALE))
+        if "recent_skills" in spaces:
+            self.recent_skills = nn.Sequential(nn.Linear(spaces["recent_skills"].shape[0], 32), nn.Tanh())
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([self.depth(obs["depth"]), self.proprio(obs["proprio"] * self.scale)], dim=1)
+        parts = [self.depth(obs["depth"])]
+        if "proprio" in obs:
+            parts.append(self.proprio(obs["proprio"] * self.scale))
+        if "recent_skills" in obs:
+            parts.append(self.recent_skills(obs["recent_skills"]))
+        return torch.cat(parts, dim=1)
+
+
+WithProprio = WithVectors  # the name masters saved before recent_skills existed refer to

@@ -54,11 +54,20 @@ class MasterView:
     frame), tcp orientation (xyzw) and the gap between the finger pads (m), which tells a held object
     (its width) from an empty closed gripper (0) and an open one (0.11).
 
-    ``push(obs)`` at every low-level step (the stack ends with the newest frames), ``observe(obs)`` when
-    the master decides.
+    ``recent_skills=N`` (> 0) adds the master's own last N skill choices, ``recent_skills`` (N * K,)
+    float32: N one-hot rows over the K skills, newest first, zeros before the first choices. The view is
+    then a dict: ``depth`` or ``state``, ``proprio`` for ``depth_proprio``, and ``recent_skills``. Why:
+    an image does not show everything a task's progress needs. A Breakfast cup poured and put back looks
+    like one never poured (its spheres are out of sight), so an image-only master cannot tell which cup
+    to grasp next.
+
+    ``push(obs)`` at every low-level step (the stack ends with the newest frames), ``chose(k)`` when the
+    master picks skill k, ``observe(obs)`` when it decides.
     """
 
-    def __init__(self, mode: str, env: envs.ManipulationEnv, frames: int, image_size: int) -> None:
+    def __init__(
+        self, mode: str, env: envs.ManipulationEnv, frames: int, image_size: int, recent_skills: int = 0
+    ) -> None:
         check_obs_mode(mode)
         self.mode, self.frames = mode, frames
         self.proprio = [env.state_layout[f] for f in PROPRIO_FIELDS]
@@ -71,21 +80,37 @@ class MasterView:
             n = sum(s.stop - s.start for s in self.proprio)
             self.space = gym.spaces.Dict({"depth": depth, "proprio": gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)})
         self.history: deque[np.ndarray] = deque(maxlen=frames)
+        self.n_skills, self.recent_skills = len(env.spec_task.skills), recent_skills
+        self.choices: deque[int] = deque(maxlen=recent_skills)
+        if recent_skills:
+            base = dict(self.space.spaces) if isinstance(self.space, gym.spaces.Dict) else {mode: self.space}
+            recent = gym.spaces.Box(0.0, 1.0, (recent_skills * self.n_skills,), np.float32)
+            self.space = gym.spaces.Dict({**base, "recent_skills": recent})
 
     def reset(self) -> None:
         self.history.clear()
+        self.choices.clear()
 
     def push(self, obs: dict[str, np.ndarray]) -> None:
         if self.mode != "state":
             self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
 
+    def chose(self, k: int) -> None:
+        self.choices.append(k)
+
     def observe(self, obs: dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         if self.mode == "state":
-            return obs["state"]
-        depth = np.stack(self.history)
-        if self.mode == "depth":
-            return depth
-        return {"depth": depth, "proprio": np.concatenate([obs["state"][s] for s in self.proprio])}
+            view = obs["state"]
+        elif self.mode == "depth":
+            view = np.stack(self.history)
+        else:
+            view = {"depth": np.stack(self.history), "proprio": np.concatenate([obs["state"][s] for s in self.proprio])}
+        if not self.recent_skills:
+            return view
+        recent = np.zeros((self.recent_skills, self.n_skills), np.float32)
+        for row, k in enumerate(reversed(self.choices)):
+            recent[row, k] = 1.0
+        return {**(view if isinstance(view, dict) else {self.mode: view}), "recent_skills": recent.ravel()}
 
 
 class ScriptedSkills:
@@ -167,6 +192,7 @@ class SkillEnv(gym.Env):
         device: str = "cpu",
         env_options: dict[str, Any] | None = None,
         perturb: float = 0.0,
+        recent_skills: int = 0,
     ) -> None:
         check_obs_mode(obs)  # before any env starts
         if not 0.0 <= perturb <= 1.0:
@@ -175,7 +201,7 @@ class SkillEnv(gym.Env):
         self.env = envs.make_env(task, image_size=image_size, depth=needs_camera, **(env_options or {}))
         self.spec_task = self.env.spec_task
         self.skills = ScriptedSkills(self.env) if skills == "scripted" else LearnedSkills(skills, device)
-        self.view = MasterView(obs, self.env, frames, image_size)
+        self.view = MasterView(obs, self.env, frames, image_size, recent_skills)
         self.timescale = int(timescale or self.spec_task.timescale)
         # Robustness training: knock the object at a step drawn over the span of an expert-order episode.
         self.perturb, self.perturb_span = perturb, self.timescale * len(self.spec_task.expert_order)
@@ -200,6 +226,7 @@ class SkillEnv(gym.Env):
     def step(self, action):
         k = int(action)
         self.skills.start(k)
+        self.view.chose(k)
         obs, total, terminated, truncated, info = self.last_obs, 0.0, False, False, {}
         steps = 0
         for _ in range(self.timescale):

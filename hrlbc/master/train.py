@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
@@ -65,6 +66,10 @@ class TrainMasterConfig:
     max_grad_norm: float = field(default=0.5, metadata={"help": "gradient clipping"})
     image_size: int = field(default=64, metadata={"help": "depth resolution (must match learned skills)"})
     frames: int = field(default=3, metadata={"help": "stacked depth frames in the master observation"})
+    recent_skills: int = field(
+        default=0,
+        metadata={"help": "the master also sees its last N skill choices (one-hot); 0: its observation alone, as RLBC"},
+    )
     timescale: int = field(default=0, metadata={"help": "low-level steps per master step (0 = the task's)"})
     perturb: float = field(
         default=0.0,
@@ -85,6 +90,10 @@ class TrainMasterConfig:
             self,
             ("n_envs", "total_steps", "n_steps", "n_minibatches", "n_epochs", "eval_every", "eval_episodes", "frames"),
         )
+        if self.recent_skills < 0:
+            raise ConfigError(f"recent_skills must be >= 0, got {self.recent_skills}")
+        if self.recent_skills and self.skills == "flat":
+            raise ConfigError("recent_skills remembers a master's skill choices; ppo-flat (skills=flat) has none")
         check_obs_mode(self.obs)
         if self.features not in ("auto", "cnn", "skill", "mlp"):
             raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
@@ -141,7 +150,15 @@ def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu", training: bool =
         return FlatEnv(cfg.task, cfg.obs, cfg.image_size, cfg.frames)
     perturb = cfg.perturb if training else 0.0
     return SkillEnv(
-        cfg.task, cfg.skills, cfg.obs, cfg.image_size, cfg.frames, cfg.timescale or None, device, perturb=perturb
+        cfg.task,
+        cfg.skills,
+        cfg.obs,
+        cfg.image_size,
+        cfg.frames,
+        cfg.timescale or None,
+        device,
+        perturb=perturb,
+        recent_skills=cfg.recent_skills,
     )
 
 
@@ -223,7 +240,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    from hrlbc.master.features import STEM_STRIDE, DepthCNN, SkillFeatures, WithProprio
+    from hrlbc.master.features import STEM_STRIDE, DepthCNN, SkillFeatures, WithVectors
     from hrlbc.skills.train import resolve_device
 
     # ---------------------------------------------------------------- setup
@@ -239,12 +256,13 @@ def train_master(cfg: TrainMasterConfig) -> Path:
 
     # ---------------------------------------------------------------- model
     kind = cfg.feature_kind()
+    dict_view = isinstance(eval_env.observation_space, gym.spaces.Dict)  # depth_proprio, recent_skills
     policy_kwargs: dict[str, Any] = {"optimizer_kwargs": {"eps": 1e-5}}
     if kind != "mlp":
         extractor = {"cnn": DepthCNN, "skill": SkillFeatures}[kind]
         extractor_kwargs = {"checkpoint": cfg.skills} if kind == "skill" else {"stem_stride": STEM_STRIDE}
-        if cfg.obs == "depth_proprio":
-            extractor, extractor_kwargs = WithProprio, {"image": kind, **extractor_kwargs}
+        if dict_view:
+            extractor, extractor_kwargs = WithVectors, {"image": kind, **extractor_kwargs}
         policy_kwargs |= {
             "features_extractor_class": extractor,
             "features_extractor_kwargs": extractor_kwargs,
@@ -256,7 +274,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         history = json.loads(history_path.read_text()) if history_path.is_file() else []
     else:
         model = PPO(
-            "MultiInputPolicy" if cfg.obs == "depth_proprio" else "MlpPolicy",
+            "MultiInputPolicy" if dict_view else "MlpPolicy",
             vec,
             learning_rate=annealed_lr(cfg) if cfg.anneal_lr else cfg.lr,
             n_steps=cfg.n_steps,
