@@ -147,7 +147,10 @@ def test_robustness_options_reach_the_env(tmp_path):
 
 
 def test_ppo_flat_baseline_trains_and_evaluates(tmp_path):
-    best = train_master(tiny_master_config(tmp_path / "f", skills="flat", n_envs=2, n_steps=8, total_steps=16))
+    # recent_skills, a task file's default for its masters, does not apply to low-level actions
+    cfg = tiny_master_config(tmp_path / "f", skills="flat", n_envs=2, n_steps=8, total_steps=16, recent_skills=2)
+    best = train_master(cfg)
+    assert json.loads((tmp_path / "f" / "master.json").read_text())["config"]["recent_skills"] == 0
     r = evaluate(
         EvaluateConfig(
             task="pick", agent="ppo-flat", checkpoint=str(best), episodes=1, workers=1, out=str(tmp_path / "e")

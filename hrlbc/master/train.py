@@ -68,7 +68,10 @@ class TrainMasterConfig:
     frames: int = field(default=3, metadata={"help": "stacked depth frames in the master observation"})
     recent_skills: int = field(
         default=0,
-        metadata={"help": "the master also sees its last N skill choices (one-hot); 0: its observation alone, as RLBC"},
+        metadata={
+            "help": "the master also sees its last N skill choices (one-hot); 0: its observation alone, as RLBC. "
+            "ppo-flat (skills=flat) has no choices and runs with 0"
+        },
     )
     timescale: int = field(default=0, metadata={"help": "low-level steps per master step (0 = the task's)"})
     perturb: float = field(
@@ -92,8 +95,6 @@ class TrainMasterConfig:
         )
         if self.recent_skills < 0:
             raise ConfigError(f"recent_skills must be >= 0, got {self.recent_skills}")
-        if self.recent_skills and self.skills == "flat":
-            raise ConfigError("recent_skills remembers a master's skill choices; ppo-flat (skills=flat) has none")
         check_obs_mode(self.obs)
         if self.features not in ("auto", "cnn", "skill", "mlp"):
             raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
@@ -129,6 +130,8 @@ class TrainMasterConfig:
 def check_inputs(cfg: TrainMasterConfig) -> dict[str, Any] | None:
     """Everything that can be refused is refused here, before any env starts."""
     cfg.task = envs.get_task(cfg.task).spec.name
+    if cfg.skills == "flat":
+        cfg.recent_skills = 0  # no skill choices to remember (a task file's default is for its masters)
     kind = cfg.feature_kind()
     if (kind == "mlp") != (cfg.obs == "state"):
         raise ConfigError(f"features={kind} does not fit obs={cfg.obs}")
