@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hrlbc.master.train import TrainMasterConfig  # noqa: E402
+from hrlbc.master.train import TrainMasterConfig, ppo_settings  # noqa: E402
 
 GRASP_A, GRASP_B, POUR, PUT_DOWN = range(4)
 SOLVED = 0.7
@@ -99,24 +99,10 @@ def steps_to_solve(view: str, seed: int, args: argparse.Namespace) -> int | None
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    d = TrainMasterConfig()
-    vec = DummyVecEnv([lambda: AbstractBreakfast(view, args.p, args.knock) for _ in range(d.n_envs)])
-    model = PPO(
-        "MlpPolicy",
-        vec,
-        learning_rate=d.lr,
-        n_steps=d.n_steps,
-        batch_size=d.rollout // d.n_minibatches,
-        n_epochs=d.n_epochs,
-        gamma=args.gamma,
-        gae_lambda=d.gae_lambda,
-        clip_range=d.clip,
-        ent_coef=args.ent_coef,
-        vf_coef=d.vf_coef,
-        max_grad_norm=d.max_grad_norm,
-        policy_kwargs={"optimizer_kwargs": {"eps": 1e-5}},
-        seed=seed,
-    )
+    cfg = TrainMasterConfig(gamma=args.gamma, ent_coef=args.ent_coef)
+    vec = DummyVecEnv([lambda: AbstractBreakfast(view, args.p, args.knock) for _ in range(cfg.n_envs)])
+    kwargs = {"optimizer_kwargs": {"eps": 1e-5}}
+    model = PPO("MlpPolicy", vec, **ppo_settings(cfg), policy_kwargs=kwargs, seed=seed)
     for done in range(args.every, args.steps + 1, args.every):
         model.learn(args.every, reset_num_timesteps=False)
         if greedy_success(model, AbstractBreakfast(view, args.p, args.knock)) >= SOLVED:

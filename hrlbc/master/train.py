@@ -232,6 +232,22 @@ def annealed_lr(cfg: TrainMasterConfig) -> Callable[[float], float]:
     return LinearSchedule(cfg.lr * (1 + shift), cfg.lr * shift, 1.0)
 
 
+def ppo_settings(cfg: TrainMasterConfig) -> dict[str, Any]:
+    """The config's PPO hyperparameters as stable-baselines3's ``PPO`` keyword arguments."""
+    return dict(
+        learning_rate=annealed_lr(cfg) if cfg.anneal_lr else cfg.lr,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.rollout // cfg.n_minibatches,
+        n_epochs=cfg.n_epochs,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        clip_range=cfg.clip,
+        ent_coef=cfg.ent_coef,
+        vf_coef=cfg.vf_coef,
+        max_grad_norm=cfg.max_grad_norm,
+    )
+
+
 def save_zip(model, path: Path) -> None:
     atomic_write(path, lambda tmp: model.save(tmp))  # tmp has a suffix, so SB3 adds no ".zip"
 
@@ -279,16 +295,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         model = PPO(
             "MultiInputPolicy" if dict_view else "MlpPolicy",
             vec,
-            learning_rate=annealed_lr(cfg) if cfg.anneal_lr else cfg.lr,
-            n_steps=cfg.n_steps,
-            batch_size=cfg.rollout // cfg.n_minibatches,
-            n_epochs=cfg.n_epochs,
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
-            clip_range=cfg.clip,
-            ent_coef=cfg.ent_coef,
-            vf_coef=cfg.vf_coef,
-            max_grad_norm=cfg.max_grad_norm,
+            **ppo_settings(cfg),
             policy_kwargs=policy_kwargs,
             tensorboard_log=str(out / "tb"),
             seed=cfg.seed,
