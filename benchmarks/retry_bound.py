@@ -50,10 +50,7 @@ def breakfast_rule(env: SkillEnv, obs: np.ndarray, last: int | None, held_by: st
     held = obs[world.state_layout["held"]]
     # each cup's spheres (the first half cup A's) that are no longer inside it: in the bowl or spilled
     spheres = world.sphere_positions().reshape(2, -1, 3)
-    out = [
-        (np.linalg.norm(spheres[k, :, :2] - world.object_pose(k)[0][:2], axis=1) > world.object_sizes[k, 0] / 2).mean()
-        for k in range(2)
-    ]
+    out = [(~world.in_cup(spheres[k], k)).mean() for k in range(2)]
     for k in range(2):
         if held[k] > 0.5:
             return PUT_DOWN if out[k] > POURED else POUR

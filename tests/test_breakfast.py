@@ -54,9 +54,10 @@ def test_cup_left_alone_keeps_its_spheres_for_10_seconds():
     spheres = env.sphere_positions()
     for k in range(2):
         pos, _ = env.object_pose(k)
-        mine = spheres[k * SPHERES_PER_CUP : (k + 1) * SPHERES_PER_CUP]
-        assert np.all(np.linalg.norm(mine[:, :2] - pos[:2], axis=1) < env.object_sizes[k, 0] / 2)
-        assert np.all(mine[:, 2] < pos[2] + env.object_sizes[k, 2] / 2)
+        mine = np.zeros(len(spheres), bool)
+        mine[k * SPHERES_PER_CUP : (k + 1) * SPHERES_PER_CUP] = True
+        assert np.array_equal(env.in_cup(spheres, k), mine), "each cup's footprint holds its own spheres only"
+        assert np.all(spheres[mine, 2] < pos[2] + env.object_sizes[k, 2] / 2)
     env.close()
 
 

@@ -121,6 +121,11 @@ class BreakfastEnv(ManipulationEnv):
         radius, height = self.object_sizes[2, 0] / 2 - WALL, self.object_sizes[2, 2]
         return (np.linalg.norm(spheres[:, :2] - bowl[:2], axis=1) < radius) & (spheres[:, 2] < bowl[2] + height / 2)
 
+    def in_cup(self, spheres: np.ndarray, k: int) -> np.ndarray:
+        """(N,) bool: which of the spheres (N, 3), world frame, metres, lie within cup k's footprint."""
+        pos, _ = self.object_pose(k)
+        return np.linalg.norm(spheres[:, :2] - pos[:2], axis=1) < self.object_sizes[k, 0] / 2
+
     def _success(self) -> bool:
         if self._fallen_cup() is not None:
             return False
@@ -138,10 +143,7 @@ class BreakfastEnv(ManipulationEnv):
             return failure
         spheres = self.sphere_positions()
         spilled = (~self.in_bowl(spheres)) & (spheres[:, 2] < 2 * SPHERE_RADIUS + 0.003)
-        inside_cup = np.zeros(len(spheres), bool)
-        for k in range(2):
-            pos, _ = self.object_pose(k)
-            inside_cup |= np.linalg.norm(spheres[:, :2] - pos[:2], axis=1) < self.object_sizes[k, 0] / 2
+        inside_cup = self.in_cup(spheres, 0) | self.in_cup(spheres, 1)
         if (spilled & ~inside_cup).mean() > 1 - SUCCESS_FRACTION:
             return "spilled"
         return None
