@@ -210,6 +210,21 @@ class PlaceOn(Skill):
         return goal, CLOSE, False
 
 
+def pick_and_place(
+    ctx: Context, names: tuple[str, ...], obj: str, target: str | None = None, drop: float = 0.0
+) -> list[Skill]:
+    """The go-above, grasp, lift chain on ``obj``, then a place on ``target`` (released ``drop`` m above it).
+
+    ``names`` are the task spec's skill names in that order (3 without a target, 4 with one).
+    """
+    skills: list[Skill] = [GoAbove(ctx, obj, names[0]), Grasp(ctx, obj, names[1]), Lift(ctx)]
+    if target is not None:
+        skills.append(PlaceOn(ctx, obj, target, names[3], drop=drop))
+    if [s.name for s in skills] != list(names):
+        raise ValueError(f"skills {[s.name for s in skills]} do not match the task's {list(names)}")
+    return skills
+
+
 class Expert:
     """Runs skills in a fixed order, each until done, then holds. ``act(state) -> action``."""
 

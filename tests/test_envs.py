@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
+from envs.skills import pick_and_place
 
 TASKS = ["pick", "bowl", "stack"]
 
@@ -161,6 +162,15 @@ def test_scripted_expert_solves_a_few_seeds(task):
             if terminated or truncated:
                 break
         assert info["is_success"], f"{task} expert failed on seed {1000 + seed}: {info}"
+    env.close()
+
+
+def test_skill_names_must_match_the_task_spec():
+    env = envs.make_env("stack", depth=False)
+    env.reset(seed=0)
+    assert [s.name for s in envs.make_skills(env)] == list(env.spec_task.skills)
+    with pytest.raises(ValueError, match="do not match"):
+        pick_and_place(envs.skill_context(env), ("above", "grasp", "raise"), "small")
     env.close()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from envs.base import ManipulationEnv, TaskSpec
 from envs.scene import add_container, add_cube, random_color, sample_positions
-from envs.skills import Context, GoAbove, Grasp, Lift, PlaceOn, Skill
+from envs.skills import Context, Skill, pick_and_place
 
 SPEC = TaskSpec(
     name="bowl",
@@ -46,9 +46,4 @@ class BowlEnv(ManipulationEnv):
 
 
 def make_skills(ctx: Context) -> list[Skill]:
-    return [
-        GoAbove(ctx, "cube", "above_cube"),
-        Grasp(ctx, "cube", "grasp_cube"),
-        Lift(ctx),
-        PlaceOn(ctx, "cube", "bowl", "above_bowl_release", drop=0.03),
-    ]
+    return pick_and_place(ctx, SPEC.skills, "cube", "bowl", drop=0.03)

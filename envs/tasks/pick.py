@@ -7,7 +7,7 @@ import pybullet as pb
 
 from envs.base import ManipulationEnv, TaskSpec
 from envs.scene import add_cube, random_color, sample_positions
-from envs.skills import Context, GoAbove, Grasp, Lift, Skill
+from envs.skills import Context, Skill, pick_and_place
 
 SPEC = TaskSpec(
     name="pick",
@@ -39,4 +39,4 @@ class PickEnv(ManipulationEnv):
 
 
 def make_skills(ctx: Context) -> list[Skill]:
-    return [GoAbove(ctx, "cube", "above_cube"), Grasp(ctx, "cube", "grasp_cube"), Lift(ctx)]
+    return pick_and_place(ctx, SPEC.skills, "cube")

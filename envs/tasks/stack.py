@@ -6,7 +6,7 @@ import numpy as np
 
 from envs.base import ManipulationEnv, TaskSpec
 from envs.scene import add_cube, random_color, sample_positions
-from envs.skills import Context, GoAbove, Grasp, Lift, PlaceOn, Skill
+from envs.skills import Context, Skill, pick_and_place
 
 SPEC = TaskSpec(
     name="stack",
@@ -40,9 +40,4 @@ class StackEnv(ManipulationEnv):
 
 
 def make_skills(ctx: Context) -> list[Skill]:
-    return [
-        GoAbove(ctx, "small", "above_small"),
-        Grasp(ctx, "small", "grasp_small"),
-        Lift(ctx),
-        PlaceOn(ctx, "small", "large", "above_large_release", drop=0.01),
-    ]
+    return pick_and_place(ctx, SPEC.skills, "small", "large", drop=0.01)
