@@ -14,7 +14,7 @@ from demos.collect import CollectConfig, collect
 from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.master.skill_env import SkillEnv
-from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_skill_env, train_master
+from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_eval_env, make_skill_env, train_master
 from hrlbc.skills.policy import build_model, load_checkpoint
 from hrlbc.skills.train import train_skills
 
@@ -341,3 +341,24 @@ def test_sampled_validation_leaves_training_unchanged(tmp_path):
     for name, value in weights[0].items():
         assert torch.equal(value, weights[1][name]), name
     assert len(histories[1]) == 3 and histories[0] != histories[1]
+
+
+def test_parallel_validation_plays_each_seed_as_one_env_does():
+    """Validation over n_envs worker envs gives the single env's result, picks sampled or not."""
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    cfg = TrainMasterConfig(task="bowl", skills="scripted", obs="state", n_envs=2, progress=False)
+    single, parallel = make_skill_env(cfg), make_eval_env(cfg)
+    assert isinstance(parallel, SubprocVecEnv) and parallel.num_envs == 2
+    model = PPO("MlpPolicy", single, seed=0)  # untrained: near uniform, so sampled picks vary
+    seeds = list(range(7000, 7005))  # more seeds than envs: each env plays several, in turn
+    try:
+        for deterministic in (True, False):
+            one = evaluate_master(model, single, seeds, deterministic)
+            assert evaluate_master(model, parallel, seeds, deterministic) == one, deterministic
+        assert sum(c > 0 for c in one["skill_counts"]) >= 3, one  # the sampled run did sample
+        # fewer seeds than envs: the spare env is reset and stepped, and ignored
+        assert evaluate_master(model, parallel, seeds[:1]) == evaluate_master(model, single, seeds[:1])
+    finally:
+        single.close()
+        parallel.close()

@@ -25,7 +25,7 @@ import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
-from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint, reset_episode
+from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
 
 MASTER_FORMAT = "hrlbc-master"
 
@@ -165,14 +165,15 @@ def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu", training: bool =
     )
 
 
-def _env_factory(cfg: TrainMasterConfig):
+def _env_factory(cfg: TrainMasterConfig, training: bool = True):
     def make():
         import torch
 
         torch.set_num_threads(1)  # one env per core: no oversubscription by the skill network
         from stable_baselines3.common.monitor import Monitor
 
-        return Monitor(make_skill_env(cfg, training=True), info_keywords=("is_success",))
+        env = make_skill_env(cfg, training=training)
+        return Monitor(env, info_keywords=("is_success",)) if training else env
 
     return make
 
@@ -193,28 +194,78 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
     return SubprocVecEnv(factories, start_method="fork") if cfg.n_envs > 1 else DummyVecEnv(factories)
 
 
-def evaluate_master(model, env: SkillEnv, seeds: list[int], deterministic: bool = True) -> dict[str, Any]:
+def make_eval_env(cfg: TrainMasterConfig):
+    """The validation env(s): with ``placement=workers`` and ``n_envs`` > 1, a ``SubprocVecEnv`` of
+    ``n_envs`` unperturbed envs that play the validation seeds in parallel (they wait while training
+    runs); otherwise one env in this process. Fork it before this process runs any torch op.
+    """
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    if cfg.n_envs > 1 and not (cfg.placement == "batched" and cfg.learned_skills):
+        factories = [_env_factory(cfg, training=False) for _ in range(cfg.n_envs)]
+        return SubprocVecEnv(factories, start_method="fork")
+    return make_skill_env(cfg)
+
+
+def evaluate_master(model, env, seeds: list[int], deterministic: bool = True) -> dict[str, Any]:
     """Success rate, mean episode length (low-level steps) and skill choice counts on ``seeds``.
 
-    ``deterministic=False`` samples the actions, from torch's RNG seeded by each episode's seed; the
-    caller's RNG state is restored afterwards, so validation does not change how training samples.
+    ``env`` is one env, or a VecEnv whose envs play the seeds in parallel, each taking the next seed
+    when its episode ends. An episode does not depend on which env plays it or beside which others:
+    it is reset with its seed, and ``deterministic=False`` samples the actions from torch's RNG seeded
+    by that seed and kept per episode. So validation and ``hrlbc evaluate`` (``reset_episode``) play
+    the same episode on the same seed. The caller's RNG state is restored afterwards, so validation
+    does not change how training samples.
     """
     import torch
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-    discrete = hasattr(env.action_space, "n")  # skills; ppo-flat acts continuously and has no counts
-    successes, lengths, counts = [], [], np.zeros(env.action_space.n if discrete else 0, int)
+    vec = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
+    discrete = isinstance(vec.action_space, gym.spaces.Discrete)
+    counts = np.zeros(vec.action_space.n if discrete else 0, int)
+    idle = np.zeros(vec.action_space.shape, vec.action_space.dtype)  # for an env with no seed left
+    cuda = "cuda" in str(getattr(model, "device", "cpu"))  # the policy then samples on the GPU
+    todo = list(enumerate(seeds))[::-1]
+    playing: list[int | None] = [None] * vec.num_envs  # each env's episode: an index into seeds
+    obs_of: list[Any] = [None] * vec.num_envs
+    rng_of: list[Any] = [None] * vec.num_envs
+    results: dict[int, tuple[bool, int]] = {}
+
+    def rng_state() -> tuple:
+        return torch.get_rng_state(), torch.cuda.get_rng_state() if cuda else None
+
+    def start(i: int) -> None:
+        playing[i], seed = todo.pop()
+        [(obs_of[i], _)] = vec.env_method("reset", seed=seed, indices=[i])
+        torch.manual_seed(seed)
+        rng_of[i] = rng_state()
+
     with torch.random.fork_rng():  # CPU and any CUDA generator
-        for seed in seeds:
-            obs = reset_episode(env, seed)
-            done, info = False, {}
-            while not done:
-                action, _ = model.predict(obs, deterministic=deterministic)
+        for i in range(vec.num_envs):
+            if todo:
+                start(i)
+            else:  # more envs than seeds: a spare env is stepped too, so it must have been reset
+                vec.env_method("reset", indices=[i])
+        while any(k is not None for k in playing):
+            actions = [idle] * vec.num_envs
+            for i in (i for i, k in enumerate(playing) if k is not None):
+                torch.set_rng_state(rng_of[i][0])
+                if cuda:
+                    torch.cuda.set_rng_state(rng_of[i][1])
+                actions[i], _ = model.predict(obs_of[i], deterministic=deterministic)
+                rng_of[i] = rng_state()
                 if discrete:
-                    counts[int(action)] += 1
-                obs, _, terminated, truncated, info = env.step(action)
-                done = terminated or truncated
-            successes.append(bool(info["is_success"]))
-            lengths.append(info["env_steps"])
+                    counts[int(actions[i])] += 1
+            obs, _, dones, infos = vec.step(np.stack(actions))
+            for i in (i for i, k in enumerate(playing) if k is not None):
+                if dones[i]:
+                    results[playing[i]] = bool(infos[i]["is_success"]), int(infos[i]["env_steps"])
+                    playing[i] = None
+                    if todo:
+                        start(i)
+                else:
+                    obs_of[i] = {key: v[i] for key, v in obs.items()} if isinstance(obs, dict) else obs[i]
+    successes, lengths = zip(*(results[k] for k in range(len(seeds))))
     return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)), "skill_counts": counts.tolist()}
 
 
@@ -271,11 +322,11 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     save_config(cfg, out / "config.yaml")
     vec = make_vec_env(cfg, str(device))
     vec.seed(cfg.seed)
-    eval_env = make_skill_env(cfg)
+    eval_env = make_eval_env(cfg)
 
     # ---------------------------------------------------------------- model
     kind = cfg.feature_kind()
-    dict_view = isinstance(eval_env.observation_space, gym.spaces.Dict)  # depth_proprio, recent_skills
+    dict_view = isinstance(vec.observation_space, gym.spaces.Dict)  # depth_proprio, recent_skills
     policy_kwargs: dict[str, Any] = {"optimizer_kwargs": {"eps": 1e-5}}
     if kind != "mlp":
         extractor = {"cnn": DepthCNN, "skill": SkillFeatures}[kind]
@@ -320,7 +371,11 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     def evaluate_and_save(env_steps: int, wall_s: float) -> None:
         """Success on the validation seeds; best.zip on a new best; last.zip and history always."""
         nonlocal best
-        result = evaluate_master(model, eval_env, seeds, cfg.eval_deterministic)
+        torch.set_num_threads(eval_threads)
+        try:
+            result = evaluate_master(model, eval_env, seeds, cfg.eval_deterministic)
+        finally:
+            torch.set_num_threads(update_threads)
         history.append(
             {"master_steps": int(model.num_timesteps), "env_steps": int(env_steps), "wall_s": wall_s, **result}
         )
@@ -345,6 +400,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     # job on the cores, 2 threads tripled the whole run). The update and validation get all threads back.
     update_threads = torch.get_num_threads()
     rollout_threads = 1 if isinstance(vec.unwrapped, SubprocVecEnv) else update_threads
+    eval_threads = 1 if isinstance(eval_env, SubprocVecEnv) else update_threads
 
     class SuccessCallback(BaseCallback):
         """Counts low-level env steps; evaluates every ``eval_every`` PPO updates."""
