@@ -26,7 +26,7 @@ import torch
 from demos import open_dataset
 from demos.collect import CollectConfig, collect
 from hrlbc.skills.augment import DepthAugment
-from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
+from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import SkillNet
 from hrlbc.skills.train import PRECISIONS, autocast_bf16, bc_loss, loader_workers
 
@@ -66,14 +66,7 @@ def full_loop(ds, width: str, batch: int, augment: str, workers: int, device, pr
     keys = ("depth", "mask") if aug.needs_mask else ("depth",)
     data = BCBatches(FrameSource(ds, keys, 4 * 2**30), targets, 3, 1, 1, aug, 0)
     sampler = BlockShuffleSampler(np.arange(ds.num_frames), batch, 0)
-    loader = torch.utils.data.DataLoader(
-        data,
-        sampler=sampler,
-        batch_size=None,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        multiprocessing_context="fork" if workers else None,
-    )
+    loader = batch_loader(data, sampler, workers, device)
     model = SkillNet(4, 3, 4, width=width).to(device)
     step = step_fn(model, torch.optim.Adam(model.parameters()), device, precision)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))  # epochs back to back

@@ -192,3 +192,21 @@ class BlockShuffleSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         n = len(self.frames)
         return n // self.batch_size if self.drop_last else int(np.ceil(n / self.batch_size))
+
+
+def batch_loader(
+    data: BCBatches, sampler: BlockShuffleSampler, workers: int, device: torch.device, worker_init_fn=None
+) -> torch.utils.data.DataLoader:
+    """A loader of whole batches (the sampler yields index arrays, ``data`` turns one into a batch).
+
+    ``workers`` 0 reads and augments in this process; more fork worker processes. Pinned memory on CUDA.
+    """
+    return torch.utils.data.DataLoader(
+        data,
+        sampler=sampler,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=worker_init_fn,
+        multiprocessing_context="fork" if workers > 0 else None,
+    )

@@ -25,7 +25,7 @@ from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
 from hrlbc.skills.augment import DepthAugment, load_preset
-from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, build_targets
+from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
 from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint
 from hrlbc.skills.rollout import run_skill_sequence
@@ -333,15 +333,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         sampler.set_epoch(epoch)
         train_set.rng = np.random.default_rng([cfg.seed, epoch, 1])
         augment.set_seed(cfg.seed * 100003 + epoch)
-        loader = torch.utils.data.DataLoader(
-            train_set,
-            sampler=sampler,
-            batch_size=None,
-            num_workers=workers,
-            pin_memory=device.type == "cuda",
-            worker_init_fn=_worker_init(cfg.seed, epoch),
-            multiprocessing_context="fork" if workers > 0 else None,
-        )
+        loader = batch_loader(train_set, sampler, workers, device, _worker_init(cfg.seed, epoch))
         n_batches = len(sampler) if cfg.max_batches <= 0 else min(len(sampler), cfg.max_batches)
         bar = tqdm(
             total=n_batches * cfg.batch_size,
