@@ -64,24 +64,12 @@ def add_container(
     orns.append((0, 0, 0, 1))
     radii = [0.0] * n_walls + [radius - wall / 4]
     lengths = [0.0] * n_walls + [wall]
+    parts = dict(radii=radii, lengths=lengths, halfExtents=halves, physicsClientId=client)
     col = pb.createCollisionShapeArray(
-        shapes,
-        radii=radii,
-        lengths=lengths,
-        halfExtents=halves,
-        collisionFramePositions=positions,
-        collisionFrameOrientations=orns,
-        physicsClientId=client,
+        shapes, collisionFramePositions=positions, collisionFrameOrientations=orns, **parts
     )
     vis = pb.createVisualShapeArray(
-        shapes,
-        radii=radii,
-        lengths=lengths,
-        halfExtents=halves,
-        visualFramePositions=positions,
-        visualFrameOrientations=orns,
-        rgbaColors=[rgba] * len(shapes),
-        physicsClientId=client,
+        shapes, visualFramePositions=positions, visualFrameOrientations=orns, rgbaColors=[rgba] * len(shapes), **parts
     )
     body = pb.createMultiBody(mass, col, vis, (pos[0], pos[1], height / 2), physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=0.8, physicsClientId=client)
