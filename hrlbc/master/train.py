@@ -247,8 +247,8 @@ def evaluate_master(model, env, seeds: list[int], deterministic: bool = True) ->
             else:  # more envs than seeds: a spare env is stepped too, so it must have been reset
                 vec.env_method("reset", indices=[i])
         while any(k is not None for k in playing):
-            actions = [idle] * vec.num_envs
-            for i in (i for i, k in enumerate(playing) if k is not None):
+            actions, active = [idle] * vec.num_envs, [i for i, k in enumerate(playing) if k is not None]
+            for i in active:
                 torch.set_rng_state(rng_of[i][0])
                 if cuda:
                     torch.cuda.set_rng_state(rng_of[i][1])
@@ -257,7 +257,7 @@ def evaluate_master(model, env, seeds: list[int], deterministic: bool = True) ->
                 if discrete:
                     counts[int(actions[i])] += 1
             obs, _, dones, infos = vec.step(np.stack(actions))
-            for i in (i for i, k in enumerate(playing) if k is not None):
+            for i in active:
                 if dones[i]:
                     results[playing[i]] = bool(infos[i]["is_success"]), int(infos[i]["env_steps"])
                     playing[i] = None
