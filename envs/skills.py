@@ -217,6 +217,8 @@ def pick_and_place(
 
     ``names`` are the task spec's skill names in that order (3 without a target, 4 with one).
     """
+    if len(names) != (3 if target is None else 4):
+        raise ValueError(f"skills {list(names)} do not match the task's chain of {3 if target is None else 4}")
     skills: list[Skill] = [GoAbove(ctx, obj, names[0]), Grasp(ctx, obj, names[1]), Lift(ctx)]
     if target is not None:
         skills.append(PlaceOn(ctx, obj, target, names[3], drop=drop))

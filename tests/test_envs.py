@@ -171,6 +171,8 @@ def test_skill_names_must_match_the_task_spec():
     assert [s.name for s in envs.make_skills(env)] == list(env.spec_task.skills)
     with pytest.raises(ValueError, match="do not match"):
         pick_and_place(envs.skill_context(env), ("above", "grasp", "raise"), "small")
+    with pytest.raises(ValueError, match="do not match"):
+        pick_and_place(envs.skill_context(env), env.spec_task.skills[:3], "small", "large")
     env.close()
 
 
