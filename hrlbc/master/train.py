@@ -117,6 +117,11 @@ class TrainMasterConfig:
         """True when ``skills`` names a train-skills checkpoint (not 'scripted' nor 'flat')."""
         return self.skills not in ("scripted", "flat")
 
+    @property
+    def batched_skills(self) -> bool:
+        """True when all envs and their learned skills step in this process (``placement=batched``)."""
+        return self.placement == "batched" and self.learned_skills
+
     def feature_kind(self) -> str:
         if self.features != "auto":
             return self.features
@@ -186,7 +191,7 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
 
     from hrlbc.master.batched import BatchedSkillVecEnv
 
-    if cfg.placement == "batched" and cfg.learned_skills:
+    if cfg.batched_skills:
         skill_envs = [make_skill_env(cfg, device, training=True) for _ in range(cfg.n_envs)]
         return VecMonitor(BatchedSkillVecEnv(skill_envs), info_keywords=("is_success",))
     factories = [_env_factory(cfg) for _ in range(cfg.n_envs)]
@@ -201,7 +206,7 @@ def make_eval_env(cfg: TrainMasterConfig):
     """
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    if cfg.n_envs > 1 and not (cfg.placement == "batched" and cfg.learned_skills):
+    if cfg.n_envs > 1 and not cfg.batched_skills:
         factories = [_env_factory(cfg, training=False) for _ in range(cfg.n_envs)]
         return SubprocVecEnv(factories, start_method="fork")
     return make_skill_env(cfg)
