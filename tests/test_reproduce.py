@@ -66,6 +66,31 @@ def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys, monkeypat
     assert not (out / "stages" / "eval_expert.elapsed").exists()
 
 
+def test_stage_killed_outright_keeps_its_clock(tmp_path, monkeypatch):
+    """A session that ends kills the run with no chance to clean up: the time it ran still counts."""
+    import multiprocessing
+    import signal
+
+    import hrlbc.evaluate.reproduce as reproduce_module
+
+    monkeypatch.setattr(reproduce_module, "CLOCK_TICK_S", 0.05)
+    child = multiprocessing.get_context("fork").Process(
+        target=reproduce_module.run_stage, args=(tmp_path, "train", lambda: time.sleep(60))
+    )
+    child.start()
+    time.sleep(1.0)
+    child.kill()  # SIGKILL: no exception, no finally
+    child.join()
+    assert child.exitcode == -signal.SIGKILL
+    killed = float((tmp_path / "train.elapsed").read_text())
+    assert 0.3 <= killed <= 1.0 and not (tmp_path / "train.json").exists()
+
+    reproduce_module.run_stage(tmp_path, "train", lambda: time.sleep(0.1))
+    wall = json.loads((tmp_path / "train.json").read_text())["wall_s"]
+    assert killed + 0.1 <= wall < killed + 1.0
+    assert not (tmp_path / "train.elapsed").exists()
+
+
 def test_unknown_preset(capsys):
     assert main(["reproduce", "preset=huge"]) == 2
     assert "unknown reproduce preset 'huge'; valid: paper, quick, tiny" in capsys.readouterr().err

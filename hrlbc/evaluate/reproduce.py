@@ -3,8 +3,8 @@
 The method comes first (skills, then the master over them, each evaluated as soon as it is trained),
 the baselines after; ``results.md`` grows as the agents are evaluated. Each stage runs the project's
 own command code with settings from ``configs/reproduce/<preset>.yaml`` and marks itself done in
-``<out>/stages/<stage>.json`` (with its wall-clock, summed over attempts stopped by Ctrl-C or an
-error); a re-run skips done stages and resumes an interrupted one (collection and training resume
+``<out>/stages/<stage>.json`` (with its wall-clock, summed over attempts stopped by Ctrl-C, an
+error or a kill); a re-run skips done stages and resumes an interrupted one (collection and training resume
 themselves). A preset's ``agents`` list (or ``agents=[...]`` on the command line) runs only the stages
 those agents need; the table notes the agents left out.
 """
@@ -12,8 +12,9 @@ those agents need; the table notes the agents left out.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,45 @@ LABELS = {  # the results table's rows, in its order
     "rlbc-scripted": "RLBC, scripted skills",
     "rlbc-learned": "RLBC, learned skills",
 }
+
+
+# How often a running stage writes its clock: a process killed outright (SIGKILL, a closed session)
+# loses at most this much of the stage's reported wall-clock.
+CLOCK_TICK_S = 30.0
+
+
+def run_stage(stages: Path, name: str, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` as stage ``name`` unless ``stages/<name>.json`` marks it done; then write that marker.
+
+    The marker holds the stage's wall-clock (s) summed over every attempt: ``stages/<name>.elapsed``
+    keeps the time of unfinished attempts, written every ``CLOCK_TICK_S`` while ``fn`` runs and when it
+    ends or raises (Ctrl-C, an error), so an attempt killed outright is counted too, less one tick.
+    """
+    marker, clock = stages / f"{name}.json", stages / f"{name}.elapsed"
+    if marker.is_file():
+        print(f"[reproduce] {name}: done already, skipped")
+        return
+    print(f"[reproduce] {name} ...", flush=True)
+    spent, t0 = float(clock.read_text()) if clock.is_file() else 0.0, time.perf_counter()
+    done = threading.Event()
+
+    def write_clock() -> None:
+        atomic_write_text(clock, f"{spent + time.perf_counter() - t0:.1f}")
+
+    def tick() -> None:
+        while not done.wait(CLOCK_TICK_S):
+            write_clock()
+
+    ticker = threading.Thread(target=tick, name=f"clock-{name}", daemon=True)
+    ticker.start()
+    try:
+        fn()
+    finally:  # also on Ctrl-C or an error
+        done.set()
+        ticker.join()  # so that no tick lands after the last write
+        write_clock()
+    atomic_write_text(marker, json.dumps({"stage": name, "wall_s": spent + time.perf_counter() - t0}))
+    clock.unlink(missing_ok=True)
 
 
 @dataclass
@@ -121,24 +161,8 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     save_config(cfg, out / "config.yaml")
 
     def stage(name: str, fn) -> None:
-        if name not in needed:
-            return
-        marker = stages / f"{name}.json"
-        if marker.is_file():
-            print(f"[reproduce] {name}: done already, skipped")
-            return
-        print(f"[reproduce] {name} ...", flush=True)
-        # The time of attempts stopped by Ctrl-C or an error is kept in `clock`, so a stage that was
-        # resumed reports all the time it took, not just its last attempt's.
-        clock = stages / f"{name}.elapsed"
-        spent, t0 = float(clock.read_text()) if clock.is_file() else 0.0, time.perf_counter()
-        try:
-            fn()
-        except BaseException:
-            atomic_write_text(clock, f"{spent + time.perf_counter() - t0:.1f}")
-            raise
-        atomic_write_text(marker, json.dumps({"stage": name, "wall_s": spent + time.perf_counter() - t0}))
-        clock.unlink(missing_ok=True)
+        if name in needed:
+            run_stage(stages, name, fn)
 
     def cfg_for(schema, name: str, section: str, **fixed) -> Any:
         return stage_config(schema, preset, name, section, **fixed)
