@@ -108,7 +108,17 @@ def test_proprio_tells_a_held_cube_from_an_empty_closed_gripper():
     env.close()
 
 
-def test_ppo_learns_the_skill_order_well_above_random(tmp_path):
+def test_ppo_learns_the_skill_order_well_above_random(tmp_path, monkeypatch):
+    import hrlbc.master.train as train_module
+
+    plotted = []  # validations in the history at each plot: the curve is redrawn at every validation
+
+    def plot(history, path, title):
+        plotted.append(len(history))
+        real_plot(history, path, title)
+
+    real_plot = train_module.plot_learning_curve
+    monkeypatch.setattr(train_module, "plot_learning_curve", plot)
     cfg = TrainMasterConfig(
         task="bowl",
         skills="scripted",
@@ -132,6 +142,7 @@ def test_ppo_learns_the_skill_order_well_above_random(tmp_path):
     assert learned >= 0.9 and learned >= random + 0.3, (learned, random)
     history = json.loads((tmp_path / "m" / "history.json").read_text())
     assert history[-1]["env_steps"] > history[0]["env_steps"] > 0
+    assert plotted == list(range(1, len(history) + 1)) and len(history) >= 2
     assert (tmp_path / "m" / "learning_curve.png").stat().st_size > 1000
 
 

@@ -373,8 +373,11 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         dynamic_ncols=True,
     )
 
+    picks = "most likely" if cfg.eval_deterministic else "sampled"
+    title = f"{cfg.task} master ({cfg.skills}, obs={cfg.obs}; validation: {picks} actions)"
+
     def evaluate_and_save(env_steps: int, wall_s: float) -> None:
-        """Success on the validation seeds; best.zip on a new best; last.zip and history always."""
+        """Success on the validation seeds; best.zip on a new best; last.zip, history and its plot always."""
         nonlocal best
         torch.set_num_threads(eval_threads)
         try:
@@ -392,6 +395,7 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             save_zip(model, out / "best.zip")
         save_zip(model, last)
         atomic_write_text(history_path, json.dumps(history, indent=1))
+        plot_learning_curve(history, out / "learning_curve.png", title)  # a run of hours shows its curve as it goes
         bar.set_postfix(env_steps=env_steps, success=f"{result['success']:.0%}", best=f"{best:.0%}")
         if cfg.progress:
             bar.write(
@@ -453,9 +457,6 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         out / "master.json",
         json.dumps({"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}, indent=1),
     )
-    picks = "most likely" if cfg.eval_deterministic else "sampled"
-    title = f"{cfg.task} master ({cfg.skills}, obs={cfg.obs}; validation: {picks} actions)"
-    plot_learning_curve(history, out / "learning_curve.png", title)
     return out / "best.zip"
 
 
