@@ -74,8 +74,11 @@ def run_stage(stages: Path, name: str, fn: Callable[[], Any]) -> None:
     spent, t0 = float(clock.read_text()) if clock.is_file() else 0.0, time.perf_counter()
     done = threading.Event()
 
+    def elapsed() -> float:
+        return spent + time.perf_counter() - t0
+
     def write_clock() -> None:
-        atomic_write_text(clock, f"{spent + time.perf_counter() - t0:.1f}")
+        atomic_write_text(clock, f"{elapsed():.1f}")
 
     def tick() -> None:
         while not done.wait(CLOCK_TICK_S):
@@ -89,7 +92,7 @@ def run_stage(stages: Path, name: str, fn: Callable[[], Any]) -> None:
         done.set()
         ticker.join()  # so that no tick lands after the last write
         write_clock()
-    atomic_write_text(marker, json.dumps({"stage": name, "wall_s": spent + time.perf_counter() - t0}))
+    atomic_write_text(marker, json.dumps({"stage": name, "wall_s": elapsed()}))
     clock.unlink(missing_ok=True)
 
 
