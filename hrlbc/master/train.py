@@ -374,7 +374,8 @@ def train_master(cfg: TrainMasterConfig) -> Path:
     )
 
     picks = "most likely" if cfg.eval_deterministic else "sampled"
-    title = f"{cfg.task} master ({cfg.skills}, obs={cfg.obs}; validation: {picks} actions)"
+    memory = f", recent_skills={cfg.recent_skills}" if cfg.recent_skills else ""
+    title = f"{cfg.task} master ({cfg.skills}, obs={cfg.obs}{memory}; validation: {picks} actions)"
 
     def evaluate_and_save(env_steps: int, wall_s: float) -> None:
         """Success on the validation seeds; best.zip on a new best; last.zip, history and its plot always."""
