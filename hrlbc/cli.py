@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hrlbc.config import ConfigError, field_help, resolve
 
@@ -62,7 +63,7 @@ def _collect(cfg) -> None:
 @dataclass
 class DemosConfig:
     action: str = field(default="info", metadata={"help": "info or video (also the first positional word)"})
-    path: str = field(default="???", metadata={"help": "dataset directory (also the second positional word)"})
+    path: str = field(default="", metadata={"help": "dataset directory (also the second positional word)"})
     episode: int = field(default=0, metadata={"help": "video: episode index"})
     view: int = field(default=0, metadata={"help": "video: camera view"})
     out: str = field(default="episode.mp4", metadata={"help": "video: output .mp4 or .gif"})
@@ -73,7 +74,7 @@ def _demos(cfg: DemosConfig) -> None:
     from demos.info import summary
     from demos.video import episode_video
 
-    if cfg.path == "???":
+    if not cfg.path:
         raise ConfigError("give the dataset path: hrlbc demos info PATH")
     ds = open_dataset(cfg.path)
     if cfg.action == "info":
@@ -94,6 +95,22 @@ def _augment_preview(cfg) -> None:
     from hrlbc.skills.preview import augment_preview
 
     print(f"wrote {augment_preview(cfg)}")
+
+
+@dataclass
+class ExportSkillsConfig:
+    checkpoint: str = field(default="", metadata={"help": "skills checkpoint to read (best.pt, last.pt, ...)"})
+    out: str = field(default="", metadata={"help": "file to write: the policy alone, without training state"})
+
+
+def _export_skills(cfg: ExportSkillsConfig) -> None:
+    from hrlbc.skills.policy import export_policy
+
+    missing = [k for k in ("checkpoint", "out") if not getattr(cfg, k)]
+    if missing:
+        raise ConfigError(f"give {' and '.join(f'{k}=...' for k in missing)}")
+    src, dst = Path(cfg.checkpoint), export_policy(cfg.checkpoint, cfg.out)
+    print(f"wrote {dst}: {dst.stat().st_size / 2**20:.1f} MiB (from {src.stat().st_size / 2**20:.1f} MiB)")
 
 
 def _train_master(cfg) -> None:
@@ -144,6 +161,11 @@ def _commands() -> dict[str, Command]:
             "hrlbc.skills.train:TrainSkillsConfig",
             _train_skills,
             section="train_skills",
+        ),
+        "export-skills": Command(
+            "write a skills checkpoint's policy alone (~1/4 of the size), to share or to commit",
+            "hrlbc.cli:ExportSkillsConfig",
+            _export_skills,
         ),
         "train-master": Command(
             "train the PPO master that picks skills (stable-baselines3)",

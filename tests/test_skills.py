@@ -163,14 +163,19 @@ def test_tiny_training_checkpoints_resumes_exactly_and_acts(pick_data, tmp_path)
     assert straight.is_file() and resumed.is_file()
     trained = b["train_state"]["model"]
     assert any(not torch.equal(b["state_dict"][k], trained[k]) for k in trained), "the policy is the EMA"
-    policy = SkillPolicy.load(resumed)
+    exported = tmp_path / "shared" / "skills.pt"
+    assert main(["export-skills", f"checkpoint={resumed}", f"out={exported}"]) == 0
+    assert exported.stat().st_size < 0.5 * resumed.stat().st_size, "no raw weights or Adam moments"
+    policies = [SkillPolicy.load(resumed), SkillPolicy.load(exported)]
     env = envs.make_env("pick", image_size=32)
     obs, _ = env.reset(seed=0)
-    policy.reset()
+    for policy in policies:
+        policy.reset()
     for skill in range(3):
-        action = policy.act(obs, skill)
+        action, again = (policy.act(obs, skill) for policy in policies)
         assert action.shape == env.action_space.shape and action.dtype == np.float32
         assert action[-1] in (-1.0, 1.0)
+        np.testing.assert_array_equal(action, again)  # the exported policy is the same policy
         obs, *_ = env.step(action)
     env.close()
 
@@ -265,6 +270,9 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "ema=1.5"], "ema must be in [0, 1)"),
             (["train-skills", "num_workers=-2"], "num_workers must be >= 0, or -1 for auto"),
             (["train-skills", "precision=fp16"], "precision must be auto, fp32 or bf16"),
+            (["export-skills", f"out={tmp_path / 'x.pt'}"], "give checkpoint=..."),
+            (["export-skills", f"checkpoint={tmp_path / 'none.pt'}", "out=x.pt"], "skills checkpoint not found"),
+            (["demos", "info"], "give the dataset path"),
         ],
     )
     out = tmp_path / "aug.png"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from demos.io import atomic_write
 from hrlbc.config import ConfigError
 from hrlbc.skills.model import SkillNet
 
@@ -27,6 +28,27 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not an hrlbc skills checkpoint (made by 'hrlbc train-skills')")
     return ckpt
+
+
+# The parts of a training checkpoint that only resuming needs (raw weights, Adam's moments, RNG state):
+# ~3/4 of its size.
+TRAINING_ONLY_KEYS = ("train_state", "optimizer", "torch_rng")
+
+
+def export_policy(src: str | Path, dst: str | Path) -> Path:
+    """Write ``src``'s policy alone to ``dst``: its metadata, weights (fp32), history and best epoch.
+
+    ``SkillPolicy.load``, ``hrlbc train-master skills=`` and ``hrlbc evaluate`` take the result like the
+    original; ``train-skills resume=true`` does not. Returns ``dst``.
+    """
+    ckpt = load_checkpoint(src)
+    dst = Path(dst)
+    if dst.resolve() == Path(src).resolve():
+        raise ConfigError(f"export to a new file, not over the training checkpoint {src}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    policy = {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY_KEYS}
+    atomic_write(dst, lambda tmp: torch.save(policy, tmp))
+    return dst
 
 
 def build_model(ckpt: dict[str, Any]) -> SkillNet:
