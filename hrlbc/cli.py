@@ -63,7 +63,7 @@ def _collect(cfg) -> None:
 @dataclass
 class DemosConfig:
     action: str = field(default="info", metadata={"help": "info or video (also the first positional word)"})
-    path: str = field(default="", metadata={"help": "dataset directory (also the second positional word)"})
+    path: str = field(default="???", metadata={"help": "dataset directory (also the second positional word)"})
     episode: int = field(default=0, metadata={"help": "video: episode index"})
     view: int = field(default=0, metadata={"help": "video: camera view"})
     out: str = field(default="episode.mp4", metadata={"help": "video: output .mp4 or .gif"})
@@ -74,8 +74,6 @@ def _demos(cfg: DemosConfig) -> None:
     from demos.info import summary
     from demos.video import episode_video
 
-    if not cfg.path:
-        raise ConfigError("give the dataset path: hrlbc demos info PATH")
     ds = open_dataset(cfg.path)
     if cfg.action == "info":
         print(summary(ds))
@@ -99,16 +97,13 @@ def _augment_preview(cfg) -> None:
 
 @dataclass
 class ExportSkillsConfig:
-    checkpoint: str = field(default="", metadata={"help": "skills checkpoint to read (best.pt, last.pt, ...)"})
-    out: str = field(default="", metadata={"help": "file to write: the policy alone, without training state"})
+    checkpoint: str = field(default="???", metadata={"help": "skills checkpoint to read (best.pt, last.pt, ...)"})
+    out: str = field(default="???", metadata={"help": "file to write: the policy alone, without training state"})
 
 
 def _export_skills(cfg: ExportSkillsConfig) -> None:
     from hrlbc.skills.policy import export_policy
 
-    missing = [k for k in ("checkpoint", "out") if not getattr(cfg, k)]
-    if missing:
-        raise ConfigError(f"give {' and '.join(f'{k}=...' for k in missing)}")
     src, dst = Path(cfg.checkpoint), export_policy(cfg.checkpoint, cfg.out)
     print(f"wrote {dst}: {dst.stat().st_size / 2**20:.1f} MiB (from {src.stat().st_size / 2**20:.1f} MiB)")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from demos.io import atomic_write_text
 
@@ -87,6 +87,9 @@ def resolve(schema: type[T], args: list[str] | dict, section: str | None = None)
         cfg = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         raise ConfigError(f"unknown config key {exc.full_key or exc.key!r}; valid keys: {valid}") from None
+    except MissingMandatoryValue as exc:
+        help_ = next((h for k, _, h in field_help(schema) if k == exc.key), "")
+        raise ConfigError(f"give {exc.key}=... ({help_})" if help_ else f"give {exc.key}=...") from None
     except OmegaConfBaseException as exc:
         raise ConfigError(f"bad value for {exc.full_key or exc.key!r}: {str(exc).splitlines()[0]}") from None
     validate = getattr(cfg, "validate", None)

@@ -272,7 +272,8 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "precision=fp16"], "precision must be auto, fp32 or bf16"),
             (["export-skills", f"out={tmp_path / 'x.pt'}"], "give checkpoint=..."),
             (["export-skills", f"checkpoint={tmp_path / 'none.pt'}", "out=x.pt"], "skills checkpoint not found"),
-            (["demos", "info"], "give the dataset path"),
+            (["demos", "info"], "give path=... (dataset directory"),
+            (["augment-preview"], "give data=... (dataset directory)"),
         ],
     )
     out = tmp_path / "aug.png"

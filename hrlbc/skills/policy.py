@@ -30,6 +30,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     return ckpt
 
 
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write a skills checkpoint atomically (a crash leaves the previous file whole)."""
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
 # The parts of a training checkpoint that only resuming needs (raw weights, Adam's moments, RNG state):
 # ~3/4 of its size.
 TRAINING_ONLY_KEYS = ("train_state", "optimizer", "torch_rng")
@@ -46,8 +51,7 @@ def export_policy(src: str | Path, dst: str | Path) -> Path:
     if dst.resolve() == Path(src).resolve():
         raise ConfigError(f"export to a new file, not over the training checkpoint {src}")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    policy = {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY_KEYS}
-    atomic_write(dst, lambda tmp: torch.save(policy, tmp))
+    save_checkpoint(dst, {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY_KEYS})
     return dst
 
 

@@ -15,7 +15,7 @@ from hrlbc.skills.augment import DepthAugment
 
 @dataclass
 class PreviewConfig:
-    data: str = field(default="", metadata={"help": "dataset directory"})
+    data: str = field(default="???", metadata={"help": "dataset directory"})
     augment: str = field(default="sim2real", metadata={"help": "preset: none, light, sim2real"})
     out: str = field(default="augment.png", metadata={"help": "output PNG"})
     rows: int = field(default=4, metadata={"help": "frames shown (one row each)"})
@@ -30,8 +30,6 @@ def augment_preview(cfg: PreviewConfig) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not cfg.data:
-        raise ConfigError("give the dataset: data=PATH")
     ds = open_dataset(cfg.data)
     size = int(ds.arrays["depth"].shape[-1])
     aug = DepthAugment(cfg.augment, size, seed=cfg.seed)

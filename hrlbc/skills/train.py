@@ -12,7 +12,6 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_con
 from hrlbc.skills.augment import DepthAugment, load_preset
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
-from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint
+from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint, save_checkpoint
 from hrlbc.skills.rollout import run_skill_sequence
 
 PRECISIONS = ("auto", "fp32", "bf16")  # training matmuls; see autocast_bf16
@@ -193,10 +192,6 @@ def closed_loop_success(model, ckpt_meta, cfg, env, episodes: int) -> float:
     seeds = range(VALIDATION_SEED_START, VALIDATION_SEED_START + episodes)
     results = [run_skill_sequence(env, policy.act, sequence, s, timescale, on_reset=policy.reset) for s in seeds]
     return float(np.mean([r["success"] for r in results]))
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
