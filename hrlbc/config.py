@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from demos.io import atomic_write_text
 
@@ -84,12 +84,13 @@ def resolve(schema: type[T], args: list[str] | dict, section: str | None = None)
         merged = base
         for layer in layers:
             merged = OmegaConf.merge(merged, layer)
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:  # name every unset key at once, not one per attempt
+            helps = {k: h for k, _, h in field_help(schema)}
+            raise ConfigError("; ".join(f"give {k}=... ({helps[k]})" if helps.get(k) else f"give {k}=..." for k in missing))
         cfg = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         raise ConfigError(f"unknown config key {exc.full_key or exc.key!r}; valid keys: {valid}") from None
-    except MissingMandatoryValue as exc:
-        help_ = next((h for k, _, h in field_help(schema) if k == exc.key), "")
-        raise ConfigError(f"give {exc.key}=... ({help_})" if help_ else f"give {exc.key}=...") from None
     except OmegaConfBaseException as exc:
         raise ConfigError(f"bad value for {exc.full_key or exc.key!r}: {str(exc).splitlines()[0]}") from None
     validate = getattr(cfg, "validate", None)

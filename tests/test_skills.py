@@ -1,5 +1,7 @@
 """Behavior-cloned skills: model, data targets, overfitting, tiny end-to-end training, bad input."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -166,6 +168,10 @@ def test_tiny_training_checkpoints_resumes_exactly_and_acts(pick_data, tmp_path)
     exported = tmp_path / "shared" / "skills.pt"
     assert main(["export-skills", f"checkpoint={resumed}", f"out={exported}"]) == 0
     assert exported.stat().st_size < 0.5 * resumed.stat().st_size, "no raw weights or Adam moments"
+    (tmp_path / "c").mkdir()
+    shutil.copy(exported, tmp_path / "c" / "last.pt")
+    with pytest.raises(ConfigError, match="is an exported policy without training state"):
+        train_skills(tiny(pick_data, tmp_path / "c", epochs=2, resume=True), progress=False)
     policies = [SkillPolicy.load(resumed), SkillPolicy.load(exported)]
     env = envs.make_env("pick", image_size=32)
     obs, _ = env.reset(seed=0)
@@ -271,6 +277,7 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "num_workers=-2"], "num_workers must be >= 0, or -1 for auto"),
             (["train-skills", "precision=fp16"], "precision must be auto, fp32 or bf16"),
             (["export-skills", f"out={tmp_path / 'x.pt'}"], "give checkpoint=..."),
+            (["export-skills"], "give checkpoint=... (skills checkpoint to read (best.pt, last.pt, ...)); give out=..."),
             (["export-skills", f"checkpoint={tmp_path / 'none.pt'}", "out=x.pt"], "skills checkpoint not found"),
             (["demos", "info"], "give path=... (dataset directory"),
             (["augment-preview"], "give data=... (dataset directory)"),

@@ -26,7 +26,7 @@ from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_con
 from hrlbc.skills.augment import DepthAugment, load_preset
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
-from hrlbc.skills.policy import CHECKPOINT_FORMAT, SkillPolicy, load_checkpoint, save_checkpoint
+from hrlbc.skills.policy import CHECKPOINT_FORMAT, TRAINING_ONLY_KEYS, SkillPolicy, load_checkpoint, save_checkpoint
 from hrlbc.skills.rollout import run_skill_sequence
 
 PRECISIONS = ("auto", "fp32", "bf16")  # training matmuls; see autocast_bf16
@@ -291,8 +291,10 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         ckpt = load_checkpoint(last_path, device)
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
             raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
-        state = ckpt.get("train_state")
-        if state is None or (ema is not None) != (state["ema_updates"] is not None):
+        if any(k not in ckpt for k in TRAINING_ONLY_KEYS):
+            raise ConfigError(f"{last_path} is an exported policy without training state (export-skills); cannot resume")
+        state = ckpt["train_state"]
+        if (ema is not None) != (state["ema_updates"] is not None):
             raise ConfigError(f"{last_path} was written without the weight average ema={cfg.ema} needs; cannot resume")
         if ema is None:
             model.load_state_dict(ckpt["state_dict"])
