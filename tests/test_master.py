@@ -13,6 +13,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from demos.collect import CollectConfig, collect
 from hrlbc.cli import main
 from hrlbc.config import ConfigError
+from hrlbc.evaluate.agents import master_run_config
 from hrlbc.master.skill_env import SkillEnv
 from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_eval_env, make_skill_env, train_master
 from hrlbc.skills.policy import build_model, load_checkpoint
@@ -307,6 +308,7 @@ def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
             (["train-master", "perturb=1.5"], "perturb is a probability in [0, 1]"),
             (["train-master", "skills=flat", "perturb=0.5"], "ppo-flat (skills=flat) does not take it"),
             (["train-master", "recent_skills=-1"], "recent_skills must be >= 0, got -1"),
+            (["train-master", "n_envs=1", "n_steps=8", "n_minibatches=8"], "PPO needs >= 2"),
         ],
     )
     assert not (tmp_path / "a").exists(), "nothing was created for refused input"
@@ -373,3 +375,33 @@ def test_parallel_validation_plays_each_seed_as_one_env_does():
     finally:
         single.close()
         parallel.close()
+
+
+def test_an_interrupted_run_leaves_an_evaluable_best(tmp_path, monkeypatch):
+    import hrlbc.master.train as train_module
+
+    def interrupt(history, path, title):  # Ctrl-C right after the first validation's files are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "plot_learning_curve", interrupt)
+    out = tmp_path / "m"
+    cfg = TrainMasterConfig(
+        task="bowl",
+        skills="scripted",
+        obs="state",
+        out=str(out),
+        n_envs=1,
+        n_steps=8,
+        n_minibatches=2,
+        total_steps=320,
+        eval_every=1,
+        eval_episodes=1,
+        progress=False,
+        timescale=60,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train_master(cfg)
+    assert json.loads((out / "history.json").read_text())[-1]["master_steps"] == 8
+    assert master_run_config(str(out / "best.zip"))["total_steps"] == 320
+    args = [f"checkpoint={out / 'best.zip'}", "task=bowl", "agent=master", "episodes=1", "workers=1"]
+    assert main(["evaluate", *args, f"out={tmp_path / 'e'}"]) == 0

@@ -106,6 +106,11 @@ class TrainMasterConfig:
             raise ConfigError("perturb trains a master over skills; ppo-flat (skills=flat) does not take it")
         if self.rollout % self.n_minibatches:
             raise ConfigError("n_envs * n_steps must be divisible by n_minibatches")
+        if self.rollout < 2 * self.n_minibatches:  # SB3 normalises advantages per minibatch
+            raise ConfigError(
+                f"minibatches of n_envs * n_steps / n_minibatches = {self.rollout // self.n_minibatches} step;"
+                " PPO needs >= 2 (fewer n_minibatches or more n_steps)"
+            )
 
     @property
     def rollout(self) -> int:
@@ -396,6 +401,11 @@ def train_master(cfg: TrainMasterConfig) -> Path:
             save_zip(model, out / "best.zip")
         save_zip(model, last)
         atomic_write_text(history_path, json.dumps(history, indent=1))
+        # with every save, not at the end: evaluate needs it beside best.zip, also of a run still going or stopped
+        atomic_write_text(
+            out / "master.json",
+            json.dumps({"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}, indent=1),
+        )
         plot_learning_curve(history, out / "learning_curve.png", title)  # a run of hours shows its curve as it goes
         bar.set_postfix(env_steps=env_steps, success=f"{result['success']:.0%}", best=f"{best:.0%}")
         if cfg.progress:
@@ -454,10 +464,6 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         bar.close()
         vec.close()
         eval_env.close()
-    atomic_write_text(
-        out / "master.json",
-        json.dumps({"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}, indent=1),
-    )
     return out / "best.zip"
 
 
