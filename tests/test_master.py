@@ -109,6 +109,12 @@ def test_proprio_tells_a_held_cube_from_an_empty_closed_gripper():
     env.close()
 
 
+def scripted_bowl_config(out, **overrides) -> TrainMasterConfig:
+    """A 320-step master over Bowl's scripted skills on state observations (seconds, not minutes)."""
+    base = dict(task="bowl", skills="scripted", obs="state", total_steps=320, progress=False, timescale=60)
+    return TrainMasterConfig(out=str(out), **{**base, **overrides})
+
+
 def test_ppo_learns_the_skill_order_well_above_random(tmp_path, monkeypatch):
     import hrlbc.master.train as train_module
 
@@ -120,19 +126,7 @@ def test_ppo_learns_the_skill_order_well_above_random(tmp_path, monkeypatch):
 
     real_plot = train_module.plot_learning_curve
     monkeypatch.setattr(train_module, "plot_learning_curve", plot)
-    cfg = TrainMasterConfig(
-        task="bowl",
-        skills="scripted",
-        obs="state",
-        out=str(tmp_path / "m"),
-        n_envs=2,
-        total_steps=320,
-        eval_every=2,
-        eval_episodes=10,
-        progress=False,
-        timescale=60,
-    )
-    best = train_master(cfg)
+    best = train_master(scripted_bowl_config(tmp_path / "m", n_envs=2, eval_every=2, eval_episodes=10))
     from stable_baselines3 import PPO
 
     env = SkillEnv("bowl", "scripted", obs="state")
@@ -385,20 +379,7 @@ def test_an_interrupted_run_leaves_an_evaluable_best(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "plot_learning_curve", interrupt)
     out = tmp_path / "m"
-    cfg = TrainMasterConfig(
-        task="bowl",
-        skills="scripted",
-        obs="state",
-        out=str(out),
-        n_envs=1,
-        n_steps=8,
-        n_minibatches=2,
-        total_steps=320,
-        eval_every=1,
-        eval_episodes=1,
-        progress=False,
-        timescale=60,
-    )
+    cfg = scripted_bowl_config(out, n_envs=1, n_steps=8, n_minibatches=2, eval_every=1, eval_episodes=1)
     with pytest.raises(KeyboardInterrupt):
         train_master(cfg)
     assert json.loads((out / "history.json").read_text())[-1]["master_steps"] == 8
