@@ -87,7 +87,8 @@ def resolve(schema: type[T], args: list[str] | dict, section: str | None = None)
         missing = sorted(OmegaConf.missing_keys(merged))
         if missing:  # name every unset key at once, not one per attempt
             helps = {k: h for k, _, h in field_help(schema)}
-            raise ConfigError("; ".join(f"give {k}=... ({helps[k]})" if helps.get(k) else f"give {k}=..." for k in missing))
+            asks = (f"give {k}=... ({helps[k]})" if helps.get(k) else f"give {k}=..." for k in missing)
+            raise ConfigError("; ".join(asks))
         cfg = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         raise ConfigError(f"unknown config key {exc.full_key or exc.key!r}; valid keys: {valid}") from None

@@ -277,7 +277,7 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "num_workers=-2"], "num_workers must be >= 0, or -1 for auto"),
             (["train-skills", "precision=fp16"], "precision must be auto, fp32 or bf16"),
             (["export-skills", f"out={tmp_path / 'x.pt'}"], "give checkpoint=..."),
-            (["export-skills"], "give checkpoint=... (skills checkpoint to read (best.pt, last.pt, ...)); give out=..."),
+            (["export-skills"], "give checkpoint=... (skills checkpoint to read (best.pt, last.pt, ...)); give out="),
             (["export-skills", f"checkpoint={tmp_path / 'none.pt'}", "out=x.pt"], "skills checkpoint not found"),
             (["demos", "info"], "give path=... (dataset directory"),
             (["augment-preview"], "give data=... (dataset directory)"),

@@ -292,7 +292,9 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
             raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
         if any(k not in ckpt for k in TRAINING_ONLY_KEYS):
-            raise ConfigError(f"{last_path} is an exported policy without training state (export-skills); cannot resume")
+            raise ConfigError(
+                f"{last_path} is an exported policy without training state (export-skills); cannot resume"
+            )
         state = ckpt["train_state"]
         if (ema is not None) != (state["ema_updates"] is not None):
             raise ConfigError(f"{last_path} was written without the weight average ema={cfg.ema} needs; cannot resume")
