@@ -177,7 +177,45 @@ def test_learned_skills_with_proprio_train_freeze_the_trunk_and_evaluate(tiny_sk
     assert not torch.allclose(*features)
     args = [f"checkpoint={best}", "task=pick", "agent=master", "episodes=2", "workers=1", f"out={tmp_path / 'e'}"]
     assert main(["evaluate", *args]) == 0
-    assert json.loads((tmp_path / "e" / "report.json").read_text())["episodes"] == 2
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert report["episodes"] == 2 and report["skills"] == str(tiny_skills["pick"])
+
+
+def test_a_master_runs_over_replacement_skills(tiny_skills, tmp_path, capsys):
+    """evaluate skills=: the master's choices stay its own, the actions come from the replacement skills."""
+    import envs
+    from hrlbc.evaluate.agents import MasterAgent
+    from hrlbc.evaluate.run import file_hash
+    from hrlbc.skills.policy import save_checkpoint
+
+    kw = dict(skills=str(tiny_skills["pick"]), features="skill", n_steps=8, timescale=4)
+    best = str(train_master(tiny_master_config(tmp_path / "m", total_steps=8, **kw)))
+    shifted = load_checkpoint(str(tiny_skills["pick"]))
+    shifted["vel_mean"] = (np.asarray(shifted["vel_mean"]) + 0.01).tolist()  # every velocity +0.01
+    save_checkpoint(tmp_path / "shifted.pt", shifted)
+    world = envs.make_env("pick", image_size=32, depth=True)
+    own, swapped = MasterAgent(best, world), MasterAgent(best, world, skills=str(tmp_path / "shifted.pt"))
+    obs, _ = world.reset(seed=3)
+    own.reset(), swapped.reset()
+    (a, k), (b, j) = own.act(obs), swapped.act(obs)
+    assert k == j, "the master's choice does not depend on the skills that act"
+    assert np.allclose(b[:-1] - a[:-1], 0.01, atol=1e-5) and b[-1] == a[-1]
+    world.close()
+    out = tmp_path / "e"
+    args = [f"checkpoint={best}", "task=pick", "agent=master", "episodes=1", "workers=1", f"out={out}"]
+    assert main(["evaluate", *args, f"skills={tmp_path / 'shifted.pt'}"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["skills"] == str(tmp_path / "shifted.pt")
+    assert report["hashes"]["skills"] == file_hash(str(tmp_path / "shifted.pt")) != file_hash(str(tiny_skills["pick"]))
+    assert "replacing the ones it was trained over" in (out / "report.md").read_text()
+    capsys.readouterr()  # the run's progress bar
+    assert_cli_errors(
+        capsys,
+        [
+            (["evaluate", *args, f"skills={tiny_skills['bowl']}"], "holds skills of task 'bowl'"),
+            (["evaluate", "task=pick", "agent=expert", f"skills={tmp_path / 'shifted.pt'}"], "agent=expert does not"),
+        ],
+    )
 
 
 def test_recent_skills_master_trains_and_evaluates_on_the_same_view(tmp_path):

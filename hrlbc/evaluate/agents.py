@@ -101,20 +101,30 @@ class MasterAgent:
 
     ``deterministic=False`` samples the pick from the master's policy (torch's RNG) instead of taking
     the most likely skill.
+
+    ``skills`` runs the master over another skills checkpoint of the same task and skill set (e.g. skills
+    retrained on more demonstrations) instead of the one it was trained over; the master's own features
+    keep the frozen trunk saved in its .zip, so only the executed skills change. ``skills_path`` is the
+    checkpoint that acts (None for scripted skills).
     """
 
-    def __init__(self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True) -> None:
+    def __init__(
+        self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True, skills: str | None = None
+    ) -> None:
         from stable_baselines3 import PPO
 
-        from hrlbc.master.skill_env import LearnedSkills, MasterView, ScriptedSkills
+        from hrlbc.master.skill_env import LearnedSkills, MasterView, ScriptedSkills, check_skills_checkpoint
 
         cfg = master_run_config(checkpoint)
         if cfg["skills"] == "flat":
             raise ConfigError(f"{checkpoint} is a ppo-flat policy; use agent=ppo-flat")
         if cfg["task"] != env.spec_task.name:
             raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
+        if skills:
+            check_skills_checkpoint(skills, cfg["task"])
         self.model = PPO.load(checkpoint, device="cpu")
-        self.skills = ScriptedSkills(env) if cfg["skills"] == "scripted" else LearnedSkills(cfg["skills"])
+        self.skills_path = skills or (None if cfg["skills"] == "scripted" else cfg["skills"])
+        self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         # masters saved before recent_skills existed saw images only
         self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
         self.timescale = cfg["timescale"] or env.spec_task.timescale
@@ -187,11 +197,15 @@ def make_agent(
     checkpoint: str | None,
     sequence: list[int] | None,
     deterministic: bool = True,
+    skills: str | None = None,
 ):
     """Build ``agent`` (one of :data:`AGENTS`) for ``env``; bad combinations raise :class:`ConfigError`.
 
     ``deterministic`` applies to the PPO agents (master, ppo-flat); the others have no choice to sample.
+    ``skills`` (master only) replaces the skills checkpoint the master was trained over.
     """
+    if skills and agent != "master":
+        raise ConfigError(f"skills= replaces a master's skills; agent={agent} does not take it")
     check_agent_checkpoint(agent, checkpoint)
     if agent == "expert":
         return ExpertAgent(env)
@@ -200,7 +214,7 @@ def make_agent(
     if agent == "flat-bc":
         return FlatBCAgent(checkpoint, env)
     if agent == "master":
-        return MasterAgent(checkpoint, env, deterministic)
+        return MasterAgent(checkpoint, env, deterministic, skills)
     return PPOFlatAgent(checkpoint, env, deterministic)
 
 

@@ -45,6 +45,10 @@ class EvaluateConfig:
         default=True,
         metadata={"help": "master, ppo-flat: most likely action; false samples it (seeded by the episode seed)"},
     )
+    skills: str = field(
+        default="",
+        metadata={"help": "agent=master: run it over this skills .pt instead of the one it was trained over"},
+    )
     video: int = field(default=0, metadata={"help": "save videos of the first N episodes"})
     out: str = field(default="runs/eval_${task}_${agent}", metadata={"help": "report directory"})
 
@@ -108,7 +112,7 @@ def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=(
 
 
 def agent_for(cfg: EvaluateConfig, env):
-    return make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None, cfg.deterministic)
+    return make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None, cfg.deterministic, cfg.skills or None)
 
 
 _worker: dict[str, Any] = {}
@@ -137,7 +141,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
     cfg.task = spec.name
     # Build one agent here first: a bad checkpoint or agent/checkpoint mismatch fails before any worker.
     probe_env = envs.make_env(cfg.task, **cfg.env_options())
-    agent_for(cfg, probe_env)
+    skills = getattr(agent_for(cfg, probe_env), "skills_path", None)  # the skills a master runs
     probe_env.close()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +162,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
     bar.close()
     if cfg.video > 0:
         save_videos(cfg, spec, seeds[: cfg.video], out)
-    report = make_report(cfg, spec, results)
+    report = make_report(cfg, spec, results, skills)
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
     atomic_write_text(out / "report.md", report_markdown(report))
     save_config(cfg, out / "config.yaml")
@@ -177,7 +181,8 @@ def save_videos(cfg: EvaluateConfig, spec, seeds: list[int], out: Path) -> None:
     env.close()
 
 
-def make_report(cfg: EvaluateConfig, spec, results: list[dict[str, Any]]) -> dict[str, Any]:
+def make_report(cfg: EvaluateConfig, spec, results: list[dict[str, Any]], skills: str | None = None) -> dict[str, Any]:
+    """The report of ``results`` (one dict per episode); ``skills``: the learned skills a master ran."""
     n, k = len(results), sum(r["success"] for r in results)
     low, high = wilson_interval(k, n)
     chosen: Counter = Counter()
@@ -185,11 +190,14 @@ def make_report(cfg: EvaluateConfig, spec, results: list[dict[str, Any]]) -> dic
         chosen.update({int(s): c for s, c in r["skill_counts"].items()})
     total = sum(chosen.values())
     hashes = {"checkpoint": file_hash(cfg.checkpoint)} if cfg.checkpoint else {}
+    if skills:
+        hashes["skills"] = file_hash(skills)
     return {
         "task": spec.name,
         "env_id": spec.env_id,
         "agent": cfg.agent,
         "checkpoint": cfg.checkpoint or None,
+        "skills": skills,
         "episodes": n,
         "successes": k,
         "success_rate": k / n,
@@ -219,6 +227,9 @@ def report_markdown(r: dict[str, Any]) -> str:
     if r["agent"] in ("master", "ppo-flat"):
         how = "the most likely action" if r["config"]["deterministic"] else "actions sampled (seeded per episode)"
         lines[-1] += f" Policy: {how}."
+    if r.get("skills"):
+        lines[-1] += f" Skills: `{r['skills']}` (sha256 {r['hashes']['skills']})"
+        lines[-1] += ", replacing the ones it was trained over." if r["config"].get("skills") else "."
     if r["failures"]:
         lines += ["", "Failures: " + ", ".join(f"{k} x{v}" for k, v in r["failures"].items())]
     if r["skill_choices"]:
