@@ -182,19 +182,27 @@ def test_learned_skills_with_proprio_train_freeze_the_trunk_and_evaluate(tiny_sk
 
 
 def test_a_master_runs_over_replacement_skills(tiny_skills, tmp_path, capsys):
-    """evaluate skills=: the master's choices stay its own, the actions come from the replacement skills."""
+    """evaluate skills=: the master's choices stay its own, the actions come from the replacement skills,
+    and a master whose skills file is gone runs over a copy of it."""
+    import shutil
+
     import envs
     from hrlbc.evaluate.agents import MasterAgent
     from hrlbc.evaluate.run import file_hash
+    from hrlbc.skills.model import SkillNet
     from hrlbc.skills.policy import save_checkpoint
 
-    kw = dict(skills=str(tiny_skills["pick"]), features="skill", n_steps=8, timescale=4)
+    original = tmp_path / "trained_over.pt"
+    shutil.copy(tiny_skills["pick"], original)
+    kw = dict(skills=str(original), features="skill", n_steps=8, timescale=4)
     best = str(train_master(tiny_master_config(tmp_path / "m", total_steps=8, **kw)))
-    shifted = load_checkpoint(str(tiny_skills["pick"]))
+    shifted = load_checkpoint(str(original))
+    original.rename(tmp_path / "copy.pt")  # the master moved to a machine where its skills lie elsewhere
     shifted["vel_mean"] = (np.asarray(shifted["vel_mean"]) + 0.01).tolist()  # every velocity +0.01
     save_checkpoint(tmp_path / "shifted.pt", shifted)
     world = envs.make_env("pick", image_size=32, depth=True)
-    own, swapped = MasterAgent(best, world), MasterAgent(best, world, skills=str(tmp_path / "shifted.pt"))
+    own = MasterAgent(best, world, skills=str(tmp_path / "copy.pt"))
+    swapped = MasterAgent(best, world, skills=str(tmp_path / "shifted.pt"))
     obs, _ = world.reset(seed=3)
     own.reset(), swapped.reset()
     (a, k), (b, j) = own.act(obs), swapped.act(obs)
@@ -209,9 +217,21 @@ def test_a_master_runs_over_replacement_skills(tiny_skills, tmp_path, capsys):
     assert report["hashes"]["skills"] == file_hash(str(tmp_path / "shifted.pt")) != file_hash(str(tiny_skills["pick"]))
     assert "replacing the ones it was trained over" in (out / "report.md").read_text()
     capsys.readouterr()  # the run's progress bar
+    # the frozen trunk the master reads keeps the .zip's weights, whatever the replacement's are
+    from hrlbc.master.features import load_master
+
+    save_checkpoint(tmp_path / "untrained.pt", {**shifted, "state_dict": SkillNet(**shifted["model"]).state_dict()})
+    kept, rebuilt = load_master(best, str(tmp_path / "copy.pt")), load_master(best, str(tmp_path / "untrained.pt"))
+    for (name, x), y in zip(kept.policy.state_dict().items(), rebuilt.policy.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+    wide = {**shifted, "model": {**shifted["model"], "width": "full"}}
+    wide["state_dict"] = SkillNet(**wide["model"]).state_dict()
+    save_checkpoint(tmp_path / "wide.pt", wide)
     assert_cli_errors(
         capsys,
         [
+            (["evaluate", *args], "which are not there; skills=PATH runs it over a copy"),
+            (["evaluate", *args, f"skills={tmp_path / 'wide.pt'}"], "a trunk of another architecture"),
             (["evaluate", *args, f"skills={tiny_skills['bowl']}"], "holds skills of task 'bowl'"),
             (["evaluate", "task=pick", "agent=expert", f"skills={tmp_path / 'shifted.pt'}"], "agent=expert does not"),
         ],

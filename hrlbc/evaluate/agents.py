@@ -103,16 +103,15 @@ class MasterAgent:
     the most likely skill.
 
     ``skills`` runs the master over another skills checkpoint of the same task and skill set (e.g. skills
-    retrained on more demonstrations) instead of the one it was trained over; the master's own features
-    keep the frozen trunk saved in its .zip, so only the executed skills change. ``skills_path`` is the
-    checkpoint that acts (None for scripted skills).
+    retrained on more demonstrations, or a copy of its own where the recorded path does not exist) instead of
+    the one it was trained over; the master's own features keep the frozen trunk weights saved in its .zip,
+    so only the executed skills change. ``skills_path`` is the checkpoint that acts (None for scripted skills).
     """
 
     def __init__(
         self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True, skills: str | None = None
     ) -> None:
-        from stable_baselines3 import PPO
-
+        from hrlbc.master.features import load_master
         from hrlbc.master.skill_env import LearnedSkills, MasterView, ScriptedSkills, check_skills_checkpoint
 
         cfg = master_run_config(checkpoint)
@@ -120,10 +119,20 @@ class MasterAgent:
             raise ConfigError(f"{checkpoint} is a ppo-flat policy; use agent=ppo-flat")
         if cfg["task"] != env.spec_task.name:
             raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
+        self.skills_path = skills or (None if cfg["skills"] == "scripted" else cfg["skills"])
+        if self.skills_path and not Path(self.skills_path).is_file():
+            raise ConfigError(
+                f"{checkpoint} was trained over the skills {self.skills_path}, which are not there; "
+                f"skills=PATH runs it over a copy of them or over other skills of task {cfg['task']!r}"
+            )
         if skills:
             check_skills_checkpoint(skills, cfg["task"])
-        self.model = PPO.load(checkpoint, device="cpu")
-        self.skills_path = skills or (None if cfg["skills"] == "scripted" else cfg["skills"])
+            try:
+                self.model = load_master(checkpoint, skills)  # its trunk rebuilt from them
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        else:
+            self.model = load_master(checkpoint)
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         # masters saved before recent_skills existed saw images only
         self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))

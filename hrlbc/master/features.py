@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
+from stable_baselines3 import PPO
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
@@ -136,3 +137,33 @@ class WithVectors(BaseFeaturesExtractor):
 
 
 WithProprio = WithVectors  # the name masters saved before recent_skills existed refer to
+
+
+def load_master(path: str, skills: str | None = None) -> PPO:
+    """A saved master (SB3 ``PPO`` .zip) on CPU; ``skills`` rebuilds its frozen skill trunk from that checkpoint.
+
+    A ``skill``-features master records the skills checkpoint it was trained over by path, and building its
+    extractor reads that file for the trunk's architecture (its weights then come from the .zip). ``skills``
+    stands in for that file: a copy of it on another machine, or retrained skills of the same architecture.
+    Raises ``ValueError`` when the .zip's trunk does not fit the one ``skills`` builds.
+    """
+    import zipfile
+
+    from stable_baselines3.common.save_util import json_to_data
+
+    custom: dict = {}
+    if skills:
+        with zipfile.ZipFile(path) as archive:
+            policy_kwargs = json_to_data(archive.read("data").decode())["policy_kwargs"]
+        extractor_kwargs = policy_kwargs.get("features_extractor_kwargs", {})
+        if "checkpoint" in extractor_kwargs:
+            rebuilt = extractor_kwargs | {"checkpoint": skills}
+            custom["policy_kwargs"] = policy_kwargs | {"features_extractor_kwargs": rebuilt}
+    try:
+        return PPO.load(path, device="cpu", custom_objects=custom)
+    except RuntimeError:  # load_state_dict: a trunk of another width or depth
+        if not custom:
+            raise
+        raise ValueError(
+            f"the skills {skills} build a trunk of another architecture (width, frames) than the master {path}'s"
+        ) from None
