@@ -159,6 +159,8 @@ def test_preset_task_sections_override_one_task_only(tmp_path, capsys, monkeypat
     )
     (tmp_path / "reproduce" / "badtask.yaml").write_text("tasks: {bowll: {train_skills: {epochs: 3}}}\n")
     (tmp_path / "reproduce" / "badkey.yaml").write_text("tasks: {bowl: {train_skill: {epochs: 3}}}\n")
+    (tmp_path / "reproduce" / "badsetting.yaml").write_text("train_flat_bc: {epochs: 3, precison: bf16}\n")
+    (tmp_path / "reproduce" / "badvalue.yaml").write_text("tasks: {bowl: {train_master: {gamma: fast}}}\n")
     monkeypatch.setattr(reproduce_module, "CONFIG_DIR", tmp_path)
     bowl = load_preset("mine", "bowl")
     assert bowl["collect_skills"] == {"episodes": 9, "workers": 2} and bowl["train_skills"] == {"epochs": 3}
@@ -168,16 +170,31 @@ def test_preset_task_sections_override_one_task_only(tmp_path, capsys, monkeypat
     assert main(["reproduce", "task=pick", "preset=badkey", f"out={tmp_path / 'b'}"]) == 2
     err = capsys.readouterr().err
     assert "unknown key(s) 'train_skill' in configs/reproduce/badkey.yaml, tasks.bowl; valid: agents," in err
-    assert not (tmp_path / "a" / "stages").exists() and not (tmp_path / "b" / "stages").exists()
+    # a stage's settings are checked before any stage runs too, even those of a stage run late
+    assert main(["reproduce", "task=pick", "preset=badsetting", f"out={tmp_path / 'c'}"]) == 2
+    assert "train_flat_bc: unknown config key 'precison'; valid keys: task," in capsys.readouterr().err
+    assert main(["reproduce", "task=bowl", "preset=badvalue", f"out={tmp_path / 'd'}"]) == 2
+    assert "train_master: bad value for 'gamma'" in capsys.readouterr().err
+    assert not any((tmp_path / d / "stages").exists() for d in "abcd")
 
 
-def test_shipped_presets_load_for_every_task():
+def test_shipped_presets_resolve_every_stage_for_every_task(tmp_path, monkeypatch):
     """A typo in a shipped preset fails here, not hours into a paper run."""
     import envs
-    from hrlbc.evaluate.reproduce import load_preset
+    import hrlbc.evaluate.reproduce as reproduce_module
+    from hrlbc.evaluate.reproduce import ReproduceConfig, load_preset, reproduce
 
+    ran = []
+    monkeypatch.setattr(reproduce_module, "run_stage", lambda stages, name, job: ran.append(name))
+    monkeypatch.setattr(reproduce_module, "write_results", lambda *a: None)
     for preset in ("tiny", "quick", "paper"):
         for task in envs.TASKS:
             assert load_preset(preset, task)["evaluate"]["episodes"] > 0
+            ran.clear()
+            reproduce(ReproduceConfig(task=task, preset=preset, out=str(tmp_path / f"{task}_{preset}")))
+            assert ran and ran[0] in ("collect_skills", "train_master_scripted"), (preset, task, ran)
+    assert load_preset("paper", "breakfast")["train_skills"] == dict(
+        epochs=8, eval_every=2, eval_episodes=20, augment="light", precision="bf16"
+    )
     assert load_preset("paper", "bowl")["collect_skills"]["episodes"] == 1000
     assert load_preset("paper", "pick")["collect_skills"]["episodes"] == 500

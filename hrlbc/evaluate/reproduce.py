@@ -146,7 +146,10 @@ def load_preset(name: str, task: str) -> dict[str, Any]:
 def stage_config(schema: type, preset: dict[str, Any], stage: str, section: str, **fixed: Any) -> Any:
     """A stage's config: schema defaults < the task file's ``section`` < the preset's ``stage`` < ``fixed``."""
     settings = {**(preset.get(stage) or {}), **fixed}
-    return resolve(schema, {k: _dotlist(v) for k, v in settings.items() if v != ""}, section=section)
+    try:
+        return resolve(schema, {k: _dotlist(v) for k, v in settings.items() if v != ""}, section=section)
+    except ConfigError as e:
+        raise ConfigError(f"{stage}: {e}") from None
 
 
 def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
@@ -159,37 +162,31 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     needed = {s for a in chosen for s in AGENTS[a]}
     not_run = [label for a, label in LABELS.items() if a not in chosen]
     out = Path(cfg.out)
-    stages = out / "stages"
-    stages.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-
-    def stage(name: str, fn) -> None:
-        if name in needed:
-            run_stage(stages, name, fn)
 
     def cfg_for(schema, name: str, section: str, **fixed) -> Any:
         return stage_config(schema, preset, name, section, **fixed)
-
-    def resuming(path: Path) -> bool:
-        return path.is_file()
 
     data_skills, data_full = out / "data_skills", out / "data_full"
     skills_dir, flat_dir = out / "skills", out / "flat_bc"
     master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
 
-    def collect_stage(name: str, mode: str, data: Path) -> None:
-        settings = dict(task=task, mode=mode, out=str(data))
-        stage(name, lambda: collect(cfg_for(CollectConfig, name, "collect", **settings), progress))
+    # Each job's config is resolved here, before any stage runs: a bad key or value in a preset fails now,
+    # not hours into a paper run. A training resumes when its run directory holds a last checkpoint.
+    def collect_job(name: str, mode: str, data: Path) -> Callable[[], Any]:
+        c = cfg_for(CollectConfig, name, "collect", task=task, mode=mode, out=str(data))
+        return lambda: collect(c, progress)
 
-    def bc_stage(name: str, data: Path, run_dir: Path, flat: bool) -> None:
-        resume = resuming(run_dir / "last.pt")
+    def bc_job(name: str, data: Path, run_dir: Path, flat: bool) -> Callable[[], Any]:
+        resume = (run_dir / "last.pt").is_file()
         settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume)
-        stage(name, lambda: train_skills(cfg_for(TrainSkillsConfig, name, "train_skills", **settings), progress))
+        c = cfg_for(TrainSkillsConfig, name, "train_skills", **settings)
+        return lambda: train_skills(c, progress)
 
-    def ppo_stage(name: str, skills: str, run_dir: Path) -> None:
-        resume = resuming(run_dir / "last.zip")
+    def ppo_job(name: str, skills: str, run_dir: Path) -> Callable[[], Any]:
+        resume = (run_dir / "last.zip").is_file()
         settings = dict(task=task, skills=skills, out=str(run_dir), resume=resume, progress=progress)
-        stage(name, lambda: train_master(cfg_for(TrainMasterConfig, name, "train_master", **settings)))
+        c = cfg_for(TrainMasterConfig, name, "train_master", **settings)
+        return lambda: train_master(c)
 
     runs = {  # each agent's (evaluate agent, checkpoint)
         "expert": ("expert", ""),
@@ -201,30 +198,37 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     }
     table = {label: runs[key] for key, label in LABELS.items()}  # the results' rows, in order
 
-    def eval_stage(key: str) -> None:
-        name = AGENTS[key][-1]
-        if name not in needed:
-            return
+    def eval_job(key: str) -> Callable[[], Any]:
         agent, ckpt = runs[key]
-        settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / name))
-        stage(name, lambda: evaluate(cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings), progress))
-        write_results(out, task, table, not_run, needed)  # the table grows as the agents are evaluated
+        settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / AGENTS[key][-1]))
+        c = cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings)
+        return lambda: evaluate(c, progress)
 
     # The method first (skill data -> learned skills -> the master over them), then the baselines: an
     # interrupted run has the headline result before it has spent time on what it is compared with.
-    collect_stage("collect_skills", "skills", data_skills)
-    bc_stage("train_skills", data_skills, skills_dir, flat=False)
-    eval_stage("skills")
-    ppo_stage("train_master", str(skills_dir / "best.pt"), master_dir)
-    eval_stage("rlbc-learned")
-    ppo_stage("train_master_scripted", "scripted", scripted_dir)
-    eval_stage("rlbc-scripted")
-    eval_stage("expert")
-    collect_stage("collect_full", "full", data_full)  # full-task expert data, for flat BC
-    bc_stage("train_flat_bc", data_full, flat_dir, flat=True)
-    eval_stage("flat-bc")
-    ppo_stage("train_ppo_flat", "flat", ppo_flat_dir)  # PPO on low-level actions
-    eval_stage("ppo-flat")
+    jobs = {
+        "collect_skills": collect_job("collect_skills", "skills", data_skills),
+        "train_skills": bc_job("train_skills", data_skills, skills_dir, flat=False),
+        "eval_skills": eval_job("skills"),
+        "train_master": ppo_job("train_master", str(skills_dir / "best.pt"), master_dir),
+        "eval_RLBC_learned": eval_job("rlbc-learned"),
+        "train_master_scripted": ppo_job("train_master_scripted", "scripted", scripted_dir),
+        "eval_RLBC_scripted": eval_job("rlbc-scripted"),
+        "eval_expert": eval_job("expert"),
+        "collect_full": collect_job("collect_full", "full", data_full),  # full-task expert data, for flat BC
+        "train_flat_bc": bc_job("train_flat_bc", data_full, flat_dir, flat=True),
+        "eval_flat_bc": eval_job("flat-bc"),
+        "train_ppo_flat": ppo_job("train_ppo_flat", "flat", ppo_flat_dir),  # PPO on low-level actions
+        "eval_ppo_flat": eval_job("ppo-flat"),
+    }
+    stages = out / "stages"
+    stages.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    for name, job in jobs.items():
+        if name in needed:
+            run_stage(stages, name, job)
+            if name.startswith("eval_"):
+                write_results(out, task, table, not_run, needed)  # the table grows as agents are evaluated
     return write_results(out, task, table, not_run, needed)
 
 
