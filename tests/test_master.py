@@ -231,6 +231,7 @@ def test_a_master_runs_over_replacement_skills(tiny_skills, tmp_path, capsys):
         capsys,
         [
             (["evaluate", *args], "which are not there; skills=PATH runs it over a copy"),
+            (["evaluate", *args, f"skills={tmp_path / 'gone.pt'}"], "skills checkpoint not found:"),
             (["evaluate", *args, f"skills={tmp_path / 'wide.pt'}"], "a trunk of another architecture"),
             (["evaluate", *args, f"skills={tiny_skills['bowl']}"], "holds skills of task 'bowl'"),
             (["evaluate", "task=pick", "agent=expert", f"skills={tmp_path / 'shifted.pt'}"], "agent=expert does not"),
