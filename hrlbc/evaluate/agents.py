@@ -127,12 +127,10 @@ class MasterAgent:
             )
         if skills:
             check_skills_checkpoint(skills, cfg["task"])
-            try:
-                self.model = load_master(checkpoint, skills)  # its trunk rebuilt from them
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
-        else:
-            self.model = load_master(checkpoint)
+        try:
+            self.model = load_master(checkpoint, skills)  # a skill trunk is rebuilt from ``skills`` when given
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         # masters saved before recent_skills existed saw images only
         self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
