@@ -120,13 +120,13 @@ class MasterAgent:
         if cfg["task"] != env.spec_task.name:
             raise ConfigError(f"{checkpoint} is a master for task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.skills_path = skills or (None if cfg["skills"] == "scripted" else cfg["skills"])
-        if not skills and self.skills_path and not Path(self.skills_path).is_file():  # a given one: see below
+        if skills:
+            check_skills_checkpoint(skills, cfg["task"])
+        elif self.skills_path and not Path(self.skills_path).is_file():
             raise ConfigError(
                 f"{checkpoint} was trained over the skills {self.skills_path}, which are not there; "
                 f"skills=PATH runs it over a copy of them or over other skills of task {cfg['task']!r}"
             )
-        if skills:
-            check_skills_checkpoint(skills, cfg["task"])
         try:
             self.model = load_master(checkpoint, skills)  # a skill trunk is rebuilt from ``skills`` when given
         except ValueError as e:
