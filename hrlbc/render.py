@@ -10,6 +10,7 @@ import numpy as np
 import envs
 from envs.camera import MASK_FIRST_OBJECT as MASK_FIRST
 from hrlbc.config import ConfigError
+from hrlbc.figures import pyplot, save_png
 
 
 @dataclass
@@ -47,10 +48,7 @@ MASK_COLORS = np.array(
 
 def render_scene(cfg: RenderConfig) -> Path:
     """Save RGB | depth | segmentation of the task camera(s) at reset as one PNG; return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     env = envs.make_env(
         cfg.task, image_size=cfg.image_size, camera=cfg.camera, n_views=cfg.n_views, rgb=True, mask=True
@@ -78,6 +76,4 @@ def render_scene(cfg: RenderConfig) -> Path:
     if out.suffix.lower() != ".png":
         raise ConfigError(f"out must be a .png path, got {cfg.out!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_png(fig, out, tight_bbox=True)

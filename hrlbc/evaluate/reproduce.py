@@ -23,9 +23,10 @@ from omegaconf import OmegaConf
 
 import envs
 from demos.collect import CollectConfig, collect
-from demos.io import atomic_write, atomic_write_text
+from demos.io import atomic_write_text
 from hrlbc.config import CONFIG_DIR, ConfigError, resolve, save_config
 from hrlbc.evaluate.run import EvaluateConfig, evaluate
+from hrlbc.figures import pyplot, save_png
 from hrlbc.master.train import TrainMasterConfig, train_master
 from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
@@ -254,11 +255,7 @@ def write_results(
     ``stages``: the stages this run needs; only their wall-clocks make the total (None: every marker).
     Markers of other stages, left in ``out`` by an earlier run with other agents, are listed apart.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = []
     for report in sorted(out.glob("eval_*/report.json")):
         r = json.loads(report.read_text())
@@ -317,8 +314,5 @@ def write_results(
     ax.set_xticks(list(xs), [x["agent"] for x in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("success rate (Wilson 95%)")
-    ax.set_title(f"{envs.get_task(task).spec.env_id}, held-out seeds")
-    fig.tight_layout()
-    atomic_write(out / "results.png", lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_png(fig, out / "results.png", f"{envs.get_task(task).spec.env_id}, held-out seeds")
     return out / "results.md"

@@ -25,6 +25,7 @@ import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
+from hrlbc.figures import pyplot, save_png
 from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
 
 MASTER_FORMAT = "hrlbc-master"
@@ -469,11 +470,9 @@ def train_master(cfg: TrainMasterConfig) -> Path:
 
 def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
     """Success rate vs low-level env steps and vs wall-clock, one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     if history:
@@ -487,7 +486,4 @@ def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
     for ax in (ax1, ax2):
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_png(fig, path, title)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from demos import open_dataset
-from demos.io import atomic_write
 from hrlbc.config import ConfigError
+from hrlbc.figures import pyplot, save_png
 from hrlbc.skills.augment import DepthAugment
 
 
@@ -25,10 +25,7 @@ class PreviewConfig:
 
 def augment_preview(cfg: PreviewConfig) -> Path:
     """One row per random frame: the original, then ``samples`` augmentations of it (newest frame of K=3)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ds = open_dataset(cfg.data)
     size = int(ds.arrays["depth"].shape[-1])
@@ -50,8 +47,4 @@ def augment_preview(cfg: PreviewConfig) -> Path:
             axes[r, c].axis("off")
             if r == 0:
                 axes[r, c].set_title("original" if c == 0 else f"{cfg.augment} #{c}", fontsize=8)
-    fig.tight_layout()
-    out = Path(cfg.out)
-    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
-    plt.close(fig)
-    return out
+    return save_png(fig, Path(cfg.out), dpi=90)

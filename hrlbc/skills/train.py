@@ -21,8 +21,8 @@ from tqdm import tqdm
 import envs
 from demos import open_dataset
 from demos.collect import VALIDATION_SEED_START
-from demos.io import atomic_write
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
+from hrlbc.figures import pyplot, save_png
 from hrlbc.skills.augment import DepthAugment, load_preset
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
@@ -476,10 +476,7 @@ def _worker_init(seed: int, epoch: int):
 
 def plot_curves(history: dict[str, list], path: Path, title: str) -> None:
     """Losses (train, validation) and closed-loop success per epoch, as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     epochs = history["epoch"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -497,7 +494,4 @@ def plot_curves(history: dict[str, list], path: Path, title: str) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("closed-loop success (validation seeds)")
     ax2.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_png(fig, path, title)
