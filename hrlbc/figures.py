@@ -8,8 +8,8 @@ from typing import Any
 
 from demos.io import atomic_write
 
-# Average width of a character of matplotlib's default title font (DejaVu Sans, 12 pt) at 100 dpi, in pixels.
-_TITLE_CHAR_PX = 9.5
+# Characters of matplotlib's default title font (DejaVu Sans, 12 pt: ~6.9 pt a character) per inch of figure width.
+_TITLE_CHARS_PER_INCH = 10.5
 
 
 def pyplot() -> Any:
@@ -29,12 +29,13 @@ def save_png(fig: Any, path: Path, title: str | None = None, dpi: int = 100, tig
     (a master's title names its skills checkpoint by its full path). ``tight_bbox`` crops the canvas to its
     content instead of laying the axes out in the figure's size.
     """
+    path = Path(path)
     if title is not None:
-        chars = max(20, int(fig.get_figwidth() * 100 / _TITLE_CHAR_PX))
-        fig.suptitle(textwrap.fill(title, width=chars, break_long_words=True, break_on_hyphens=False))
+        chars = max(20, int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH))
+        fig.suptitle(textwrap.fill(title, width=chars, break_on_hyphens=False))
     if not tight_bbox:
         fig.tight_layout()
-    extra = {"bbox_inches": "tight"} if tight_bbox else {}
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **extra))
+    bbox = "tight" if tight_bbox else None
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=bbox))
     pyplot().close(fig)
-    return Path(path)
+    return path

@@ -473,7 +473,6 @@ def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
     import matplotlib.ticker
 
     plt = pyplot()
-
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     if history:
         succ = [h["success"] for h in history]
