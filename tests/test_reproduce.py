@@ -4,6 +4,8 @@ import json
 import re
 import time
 
+from conftest import assert_cli_errors
+
 from hrlbc.cli import main
 
 
@@ -198,3 +200,49 @@ def test_shipped_presets_resolve_every_stage_for_every_task(tmp_path, monkeypatc
     )
     assert load_preset("paper", "bowl")["collect_skills"]["episodes"] == 1000
     assert load_preset("paper", "pick")["collect_skills"]["episodes"] == 500
+
+
+def test_given_skills_replace_collection_and_training(tmp_path, capsys):
+    """`skills=` runs the learned-skill agents over skills trained before; a run folder keeps one set."""
+    import torch
+
+    own, given = tmp_path / "own", tmp_path / "given"
+    assert main(["reproduce", "task=pick", "preset=tiny", f"out={own}", "agents=[skills]"]) == 0
+    ckpt = own / "skills" / "best.pt"
+    capsys.readouterr()
+    args = ["reproduce", "task=pick", "preset=tiny", f"out={given}", f"skills={ckpt}"]
+    assert main([*args, "agents=[skills,rlbc-learned]"]) == 0
+    ran = re.findall(r"\[reproduce\] (\w+) \.\.\.", capsys.readouterr().out)
+    assert ran == ["eval_skills", "train_master", "eval_RLBC_learned"]
+    assert not (given / "data_skills").exists() and not (given / "skills").exists()
+    results = json.loads((given / "results.json").read_text())
+    assert [r["agent"] for r in results["rows"]] == ["skills (expert order)", "RLBC, learned skills"]
+    assert results["skills"] == str(ckpt) and set(results["stage_wall_s"]) == set(ran)
+    assert f"Learned skills given (`skills=`): `{ckpt}` (sha256 " in (given / "results.md").read_text()
+    master_cfg = (given / "master" / "config.yaml").read_text()
+    assert f"skills: {ckpt}" in master_cfg, "the master trains over the given skills"
+
+    bowl = tmp_path / "bowl.pt"
+    torch.save({**torch.load(ckpt, weights_only=True), "task": "bowl"}, bowl)
+    assert_cli_errors(
+        capsys,
+        [
+            (
+                ["reproduce", "task=pick", "preset=tiny", f"out={tmp_path / 'x'}", f"skills={bowl}"],
+                f"skills={bowl} holds skills for task 'bowl', not skills for task 'pick'",
+            ),
+            (
+                ["reproduce", "task=pick", "preset=tiny", f"out={tmp_path / 'x'}", f"skills={tmp_path / 'no.pt'}"],
+                "skills checkpoint not found",
+            ),
+            # the folder's master and evaluations were made over the other skills
+            (
+                ["reproduce", "task=pick", "preset=tiny", f"out={given}"],
+                f"{given} was run with skills={ckpt}, not its own",
+            ),
+            (
+                ["reproduce", "task=pick", "preset=tiny", f"out={own}", f"skills={ckpt}"],
+                f"{own} was run with the skills it trained ({own / 'skills'}), not skills={ckpt}",
+            ),
+        ],
+    )

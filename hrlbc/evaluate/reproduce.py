@@ -6,7 +6,9 @@ own command code with settings from ``configs/reproduce/<preset>.yaml`` and mark
 ``<out>/stages/<stage>.json`` (with its wall-clock, summed over attempts stopped by Ctrl-C, an
 error or a kill); a re-run skips done stages and resumes an interrupted one (collection and training resume
 themselves). A preset's ``agents`` list (or ``agents=[...]`` on the command line) runs only the stages
-those agents need; the table notes the agents left out.
+those agents need; the table notes the agents left out. ``skills=<checkpoint>`` runs the learned-skill agents
+over skills trained before (``hrlbc train-skills`` or an earlier reproduction) instead of collecting and
+training them here, the step that takes a CPU hours.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import envs
 from demos.collect import CollectConfig, collect
 from demos.io import atomic_write_text
 from hrlbc.config import CONFIG_DIR, ConfigError, resolve, save_config
-from hrlbc.evaluate.run import EvaluateConfig, evaluate
+from hrlbc.evaluate.run import EvaluateConfig, evaluate, file_hash
 from hrlbc.figures import pyplot, save_png
 from hrlbc.master.train import TrainMasterConfig, train_master
+from hrlbc.skills.policy import load_checkpoint
 from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
 # Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
@@ -107,8 +110,36 @@ class ReproduceConfig:
         metadata={"help": f"agents to train and evaluate ({', '.join(AGENTS)}); [] = the preset's list, else all"},
     )
 
+    skills: str = field(
+        default="",
+        metadata={
+            "help": "a trained skills checkpoint (.pt) for the learned-skill agents, in place of this run's "
+            "collect_skills and train_skills; '' = collect and train them"
+        },
+    )
+
     def validate(self) -> None:
         check_agents(self.agents, "agents")
+
+
+def check_skills_setting(path: str, task: str, out: Path) -> None:
+    """ConfigError unless ``skills=path`` suits ``task`` and the run folder ``out``.
+
+    ``path`` ('' = train them here) must hold skills for ``task``, and a run folder keeps one set of
+    skills, the ones its evaluations and master were made over: given ones (``config.yaml``) or its own
+    (``out/skills``).
+    """
+    saved = out / "config.yaml"
+    before = OmegaConf.load(saved).get("skills", "") if saved.is_file() else ""
+    own = (out / "skills").exists()
+    if path:
+        ckpt = load_checkpoint(path)
+        if ckpt["task"] != task or ckpt["flat"]:
+            kind = "a flat-bc policy" if ckpt["flat"] else f"skills for task {ckpt['task']!r}"
+            raise ConfigError(f"skills={path} holds {kind}, not skills for task {task!r}")
+    if (before and before != path) or (own and path):
+        was = f"skills={before}" if before else f"the skills it trained ({out / 'skills'})"
+        raise ConfigError(f"{out} was run with {was}, not {f'skills={path}' if path else 'its own'}; give another out=")
 
 
 def check_agents(names: list[str], where: str) -> None:
@@ -163,6 +194,9 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     needed = {s for a in chosen for s in AGENTS[a]}
     not_run = [label for a, label in LABELS.items() if a not in chosen]
     out = Path(cfg.out)
+    check_skills_setting(cfg.skills, task, out)
+    if cfg.skills:
+        needed -= {"collect_skills", "train_skills"}
 
     def cfg_for(schema, name: str, section: str, **fixed) -> Any:
         return stage_config(schema, preset, name, section, **fixed)
@@ -170,6 +204,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     data_skills, data_full = out / "data_skills", out / "data_full"
     skills_dir, flat_dir = out / "skills", out / "flat_bc"
     master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
+    skills_ckpt = cfg.skills or str(skills_dir / "best.pt")
 
     # Each job's config is resolved here, before any stage runs: a bad key or value in a preset fails now,
     # not hours into a paper run. A training resumes when its run directory holds a last checkpoint.
@@ -193,7 +228,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         "expert": ("expert", ""),
         "flat-bc": ("flat-bc", str(flat_dir / "best.pt")),
         "ppo-flat": ("ppo-flat", str(ppo_flat_dir / "best.zip")),
-        "skills": ("skills", str(skills_dir / "best.pt")),
+        "skills": ("skills", skills_ckpt),
         "rlbc-scripted": ("master", str(scripted_dir / "best.zip")),
         "rlbc-learned": ("master", str(master_dir / "best.zip")),
     }
@@ -211,7 +246,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         "collect_skills": collect_job("collect_skills", "skills", data_skills),
         "train_skills": bc_job("train_skills", data_skills, skills_dir, flat=False),
         "eval_skills": eval_job("skills"),
-        "train_master": ppo_job("train_master", str(skills_dir / "best.pt"), master_dir),
+        "train_master": ppo_job("train_master", skills_ckpt, master_dir),
         "eval_RLBC_learned": eval_job("rlbc-learned"),
         "train_master_scripted": ppo_job("train_master_scripted", "scripted", scripted_dir),
         "eval_RLBC_scripted": eval_job("rlbc-scripted"),
@@ -229,8 +264,8 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         if name in needed:
             run_stage(stages, name, job)
             if name.startswith("eval_"):
-                write_results(out, task, table, not_run, needed)  # the table grows as agents are evaluated
-    return write_results(out, task, table, not_run, needed)
+                write_results(out, task, table, not_run, needed, cfg.skills)  # it grows as agents are evaluated
+    return write_results(out, task, table, not_run, needed, cfg.skills)
 
 
 def _dotlist(value: Any) -> str:
@@ -248,12 +283,14 @@ def write_results(
     agents: dict[str, tuple[str, str]],
     not_run: Sequence[str] = (),
     stages: Collection[str] | None = None,
+    given_skills: str = "",
 ) -> Path:
     """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports.
 
     ``agents`` maps row labels to (agent, checkpoint); ``not_run`` lists the labels left out by ``agents=``.
     ``stages``: the stages this run needs; only their wall-clocks make the total (None: every marker).
     Markers of other stages, left in ``out`` by an earlier run with other agents, are listed apart.
+    ``given_skills``: the skills checkpoint the run was given (``skills=``), named with its hash.
     """
     plt = pyplot()
     rows = []
@@ -291,6 +328,12 @@ def write_results(
     not_run = [label for label in not_run if label not in shown]  # an earlier run's row stays
     if not_run:
         lines += ["", f"Not run (the `agents` setting): {', '.join(not_run)}."]
+    if given_skills:
+        lines += [
+            "",
+            f"Learned skills given (`skills=`): `{given_skills}` (sha256 {file_hash(given_skills)}); "
+            "their collection and training are not in this run or its total.",
+        ]
     lines += [
         "",
         f"Stage wall-clock (s): {_clocks(walls)}",
@@ -299,7 +342,8 @@ def write_results(
     if earlier:
         lines.append(f"Stages of an earlier run with other agents (not in the total, s): {_clocks(earlier)}.")
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
-    atomic_write_text(out / "results.json", json.dumps({"rows": rows, "stage_wall_s": walls}, indent=1))
+    summary = {"rows": rows, "stage_wall_s": walls, "skills": given_skills or None}
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
     fig, ax = plt.subplots(figsize=(7, 3.5))
     xs = range(len(rows))
     succ = [x["success"] for x in rows]
