@@ -109,7 +109,6 @@ class ReproduceConfig:
         default_factory=list,
         metadata={"help": f"agents to train and evaluate ({', '.join(AGENTS)}); [] = the preset's list, else all"},
     )
-
     skills: str = field(
         default="",
         metadata={
