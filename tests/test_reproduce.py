@@ -229,7 +229,7 @@ def test_given_skills_replace_collection_and_training(tmp_path, capsys):
         [
             (
                 ["reproduce", "task=pick", "preset=tiny", f"out={tmp_path / 'x'}", f"skills={bowl}"],
-                f"skills={bowl} holds skills for task 'bowl', not skills for task 'pick'",
+                f"{bowl} holds skills of task 'bowl' (3 skills); task 'pick' needs its 3 skills",
             ),
             (
                 ["reproduce", "task=pick", "preset=tiny", f"out={tmp_path / 'x'}", f"skills={tmp_path / 'no.pt'}"],

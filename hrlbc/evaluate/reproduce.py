@@ -29,8 +29,8 @@ from demos.io import atomic_write_text
 from hrlbc.config import CONFIG_DIR, ConfigError, resolve, save_config
 from hrlbc.evaluate.run import EvaluateConfig, evaluate, file_hash
 from hrlbc.figures import pyplot, save_png
+from hrlbc.master.skill_env import check_skills_checkpoint
 from hrlbc.master.train import TrainMasterConfig, train_master
-from hrlbc.skills.policy import load_checkpoint
 from hrlbc.skills.train import TrainSkillsConfig, train_skills
 
 # Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
@@ -124,18 +124,15 @@ class ReproduceConfig:
 def check_skills_setting(path: str, task: str, out: Path) -> None:
     """ConfigError unless ``skills=path`` suits ``task`` and the run folder ``out``.
 
-    ``path`` ('' = train them here) must hold skills for ``task``, and a run folder keeps one set of
-    skills, the ones its evaluations and master were made over: given ones (``config.yaml``) or its own
-    (``out/skills``).
+    ``path`` ('' = train them here) must hold skills for ``task``, as the master needs them, and a run
+    folder keeps one set of skills, the ones its evaluations and master were made over: given ones
+    (``config.yaml``) or its own (``out/skills``).
     """
     saved = out / "config.yaml"
     before = OmegaConf.load(saved).get("skills", "") if saved.is_file() else ""
     own = (out / "skills").exists()
     if path:
-        ckpt = load_checkpoint(path)
-        if ckpt["task"] != task or ckpt["flat"]:
-            kind = "a flat-bc policy" if ckpt["flat"] else f"skills for task {ckpt['task']!r}"
-            raise ConfigError(f"skills={path} holds {kind}, not skills for task {task!r}")
+        check_skills_checkpoint(path, task)
     if (before and before != path) or (own and path):
         was = f"skills={before}" if before else f"the skills it trained ({out / 'skills'})"
         raise ConfigError(f"{out} was run with {was}, not {f'skills={path}' if path else 'its own'}; give another out=")
