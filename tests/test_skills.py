@@ -193,19 +193,36 @@ def test_workers_and_flat_mode(pick_data, tmp_path):
 
 
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(pick_data, tmp_path, capsys):
+    native = train_module.cpu_has_bf16()
     runs = {}
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16", "fast"):
         cfg = tiny(pick_data, tmp_path / precision, precision=precision, augment="none", max_batches=3, eval_every=0)
         runs[precision] = load_checkpoint(train_skills(cfg, progress=True))
         header = capsys.readouterr().out.splitlines()
-        assert header[0].startswith("train-skills pick (skills): ") and f", {precision}, " in header[0], header
-        hint = precision == "fp32" and train_module.cpu_has_bf16()  # the hint is for CPU runs left at fp32
+        resolved = "bf16" if precision == "bf16" or (precision == "fast" and native) else "fp32"
+        assert header[0].startswith("train-skills pick (skills): ") and f", {resolved}, " in header[0], header
+        hint = resolved == "fp32" and native  # the hint is for CPU runs left at fp32 where bf16 is native
         assert any("precision=bf16 trains" in line for line in header) == hint, header
+        warning = resolved == "bf16" and not native  # emulated bf16: slower than fp32
+        assert any("no native bf16" in line for line in header) == warning, header
+    fast_as = "bf16" if native else "fp32"
+    assert runs["fast"]["history"]["train_loss"] == runs[fast_as]["history"]["train_loss"], "fast is one of the two"
     fp32, bf16 = (runs[p]["history"]["train_loss"][0] for p in ("fp32", "bf16"))
     assert np.isfinite(bf16) and bf16 != fp32, "the same seed and batches: only the matmul precision differs"
     weights = runs["bf16"]["state_dict"]
     assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
     assert abs(bf16 - fp32) < 0.05 * fp32, (bf16, fp32)
+
+
+def test_fast_precision_takes_bf16_only_where_native(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for native in (False, True):
+        monkeypatch.setattr(train_module, "cpu_has_bf16", lambda native=native: native)
+        assert train_module.autocast_bf16("fast", cpu) is native
+        assert train_module.autocast_bf16("fast", cuda) is True
+        # the other values do not look at the CPU
+        assert train_module.autocast_bf16("auto", cpu) is False and train_module.autocast_bf16("auto", cuda) is True
+        assert train_module.autocast_bf16("bf16", cpu) is True and train_module.autocast_bf16("fp32", cuda) is False
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(pick_data, tmp_path, monkeypatch):
@@ -275,7 +292,7 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
             (["train-skills", "pool=max"], "pool must be one of"),
             (["train-skills", "ema=1.5"], "ema must be in [0, 1)"),
             (["train-skills", "num_workers=-2"], "num_workers must be >= 0, or -1 for auto"),
-            (["train-skills", "precision=fp16"], "precision must be auto, fp32 or bf16"),
+            (["train-skills", "precision=fp16"], "precision must be auto, fp32, bf16 or fast"),
             (["export-skills", f"out={tmp_path / 'x.pt'}"], "give checkpoint=..."),
             (["export-skills"], "give checkpoint=... (skills checkpoint to read (best.pt, last.pt, ...)); give out="),
             (["export-skills", f"checkpoint={tmp_path / 'none.pt'}", "out=x.pt"], "skills checkpoint not found"),

@@ -29,7 +29,7 @@ from hrlbc.skills.model import POOLS, WIDTHS, SkillNet
 from hrlbc.skills.policy import CHECKPOINT_FORMAT, TRAINING_ONLY_KEYS, SkillPolicy, load_checkpoint, save_checkpoint
 from hrlbc.skills.rollout import run_skill_sequence
 
-PRECISIONS = ("auto", "fp32", "bf16")  # training matmuls; see autocast_bf16
+PRECISIONS = ("auto", "fp32", "bf16", "fast")  # training matmuls; see autocast_bf16
 
 
 @dataclass
@@ -65,8 +65,9 @@ class TrainSkillsConfig:
     precision: str = field(
         default="auto",
         metadata={
-            "help": "training matmuls: auto (bf16 on cuda, fp32 on cpu), fp32, or bf16 (autocast; on a CPU with "
-            "AVX512-BF16 or AMX ~1.5x the model's speed, on others slower); validation and rollouts stay fp32"
+            "help": "training matmuls: auto (bf16 on cuda, fp32 on cpu), fp32, bf16 (autocast; on a CPU with "
+            "AVX512-BF16 or AMX ~1.5x the model's speed, on others ~5x slower), or fast (bf16 where the hardware "
+            "computes it natively, else fp32); validation and rollouts stay fp32"
         },
     )
     num_workers: int = field(
@@ -108,11 +109,15 @@ class TrainingError(RuntimeError):
 
 
 def autocast_bf16(precision: str, device: torch.device) -> bool:
-    """Whether training runs under bf16 autocast for ``precision`` (auto, fp32 or bf16) on ``device``.
+    """Whether training runs under bf16 autocast for ``precision`` (auto, fp32, bf16 or fast) on ``device``.
 
     bf16 keeps fp32's exponent range, so its gradients need no loss scaling. ``auto`` leaves CPUs at fp32:
-    bf16 is fast only on CPUs with native support, and the measured CPU recipes are fp32.
+    the measured CPU recipes are fp32. ``fast`` takes bf16 wherever it is native (a GPU, a CPU with
+    AVX512-BF16 or AMX) and fp32 elsewhere: a bf16 recipe that runs on any machine without the ~5x cost
+    of emulated bf16 on other CPUs.
     """
+    if precision == "fast":
+        return device.type == "cuda" or cpu_has_bf16()
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
@@ -322,6 +327,11 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         )
         if device.type == "cpu" and not amp and cpu_has_bf16():
             print("  this CPU computes bf16 natively: precision=bf16 trains ~1.4x faster (README, Precision)")
+        if device.type == "cpu" and amp and not cpu_has_bf16():
+            print(
+                "  this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast runs ~3-5x slower than fp32 "
+                "here; precision=fast takes bf16 only where it is native (README, Precision)"
+            )
 
     # ----------------------------------------------------------------- loop
     for epoch in range(start_epoch, cfg.epochs):
