@@ -194,18 +194,18 @@ def test_workers_and_flat_mode(pick_data, tmp_path):
 
 def test_bf16_precision_trains_under_autocast_and_keeps_fp32_weights(pick_data, tmp_path, capsys):
     native = train_module.cpu_has_bf16()
+    fast_as = "bf16" if native else "fp32"
     runs = {}
     for precision in ("fp32", "bf16", "fast"):
         cfg = tiny(pick_data, tmp_path / precision, precision=precision, augment="none", max_batches=3, eval_every=0)
         runs[precision] = load_checkpoint(train_skills(cfg, progress=True))
         header = capsys.readouterr().out.splitlines()
-        resolved = "bf16" if precision == "bf16" or (precision == "fast" and native) else "fp32"
+        resolved = fast_as if precision == "fast" else precision
         assert header[0].startswith("train-skills pick (skills): ") and f", {resolved}, " in header[0], header
         hint = resolved == "fp32" and native  # the hint is for CPU runs left at fp32 where bf16 is native
         assert any("precision=bf16 trains" in line for line in header) == hint, header
         warning = resolved == "bf16" and not native  # emulated bf16: slower than fp32
         assert any("no native bf16" in line for line in header) == warning, header
-    fast_as = "bf16" if native else "fp32"
     assert runs["fast"]["history"]["train_loss"] == runs[fast_as]["history"]["train_loss"], "fast is one of the two"
     fp32, bf16 = (runs[p]["history"]["train_loss"][0] for p in ("fp32", "bf16"))
     assert np.isfinite(bf16) and bf16 != fp32, "the same seed and batches: only the matmul precision differs"

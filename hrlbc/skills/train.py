@@ -66,7 +66,7 @@ class TrainSkillsConfig:
         default="auto",
         metadata={
             "help": "training matmuls: auto (bf16 on cuda, fp32 on cpu), fp32, bf16 (autocast; on a CPU with "
-            "AVX512-BF16 or AMX ~1.5x the model's speed, on others ~5x slower), or fast (bf16 where the hardware "
+            "AVX512-BF16 or AMX ~1.5x the model's speed, on others ~3-5x slower), or fast (bf16 where the hardware "
             "computes it natively, else fp32); validation and rollouts stay fp32"
         },
     )
@@ -113,7 +113,7 @@ def autocast_bf16(precision: str, device: torch.device) -> bool:
 
     bf16 keeps fp32's exponent range, so its gradients need no loss scaling. ``auto`` leaves CPUs at fp32:
     the measured CPU recipes are fp32. ``fast`` takes bf16 wherever it is native (a GPU, a CPU with
-    AVX512-BF16 or AMX) and fp32 elsewhere: a bf16 recipe that runs on any machine without the ~5x cost
+    AVX512-BF16 or AMX) and fp32 elsewhere: a bf16 recipe that runs on any machine without the ~3-5x cost
     of emulated bf16 on other CPUs.
     """
     if precision == "fast":
@@ -325,9 +325,10 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
             f"epochs {start_epoch + 1}-{cfg.epochs} -> {out}",
             flush=True,
         )
-        if device.type == "cpu" and not amp and cpu_has_bf16():
+        native = device.type == "cpu" and cpu_has_bf16()
+        if native and not amp:
             print("  this CPU computes bf16 natively: precision=bf16 trains ~1.4x faster (README, Precision)")
-        if device.type == "cpu" and amp and not cpu_has_bf16():
+        if device.type == "cpu" and amp and not native:
             print(
                 "  this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast runs ~3-5x slower than fp32 "
                 "here; precision=fast takes bf16 only where it is native (README, Precision)"
