@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -40,3 +42,24 @@ def tiny_master_config(out, **overrides):
         progress=False,
     )
     return TrainMasterConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_skills(tmp_path_factory):
+    """A tiny (32 px, few batches) Pick skills checkpoint, and one of Bowl for mismatch tests."""
+    from demos.collect import CollectConfig, collect
+    from hrlbc.skills.train import train_skills
+
+    root = tmp_path_factory.mktemp("skills")
+    out = {}
+    for task in ("pick", "bowl"):
+        collect(
+            CollectConfig(task=task, episodes=3, workers=1, image_size=32, out=str(root / f"d_{task}")), progress=False
+        )
+        out[task] = train_skills(
+            tiny_skills_config(
+                root / f"d_{task}", root / f"s_{task}", task=task, max_batches=2, eval_every=0, augment="none"
+            ),
+            progress=False,
+        )
+    return out

@@ -10,8 +10,9 @@ from stable_baselines3 import PPO
 import envs
 from demos.collect import record_episode
 from hrlbc.config import ConfigError
-from hrlbc.evaluate.agents import ExpertAgent
+from hrlbc.evaluate.agents import ExpertAgent, act_group, make_agent
 from hrlbc.evaluate.run import EvaluateConfig, evaluate, run_episode, wilson_interval
+from hrlbc.master.skill_env import reset_episode
 from hrlbc.master.train import evaluate_master, make_skill_env, train_master
 
 
@@ -115,6 +116,52 @@ def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
         assert (validation["success"], validation["length"]) == (e["success"], e["length"])
 
 
+def test_agents_side_by_side_act_as_each_would_alone(tmp_path, tiny_skills):
+    """act_group over an agent and its spawn copies (one forward for all) gives each episode the actions it
+    gets alone, to float precision: each copy keeps its own frames, step count, picks and master view."""
+    skills = str(tiny_skills["pick"])
+    checkpoints = {
+        "skills": skills,
+        "master": str(train_master(tiny_master_config(tmp_path / "m", skills=skills))),
+        "ppo-flat": str(train_master(tiny_master_config(tmp_path / "f", skills="flat"))),
+    }
+    seeds = [1_000_000, 1_000_001, 1_000_002]  # three scenes: a shared state would mix their frames
+    for name, checkpoint in checkpoints.items():
+        envs_ = [envs.make_env("pick", image_size=32) for _ in seeds]
+        first = make_agent(name, envs_[0], checkpoint, None)
+        group = [first] + [first.spawn(env) for env in envs_[1:]]
+        alone = [make_agent(name, env, checkpoint, None) for env in envs_]
+        obs = [reset_episode(env, seed) for env, seed in zip(envs_, seeds)]
+        for agent in group + alone:
+            agent.reset()
+        skills_seen = set()
+        for _ in range(envs.get_task("pick").spec.timescale + 5):
+            acted = act_group(group, obs)
+            for i, (action, skill) in enumerate(acted):
+                ref_action, ref_skill = alone[i].act(obs[i])
+                assert skill == ref_skill, (name, i)
+                np.testing.assert_allclose(action, ref_action, atol=1e-5, err_msg=f"{name}, episode {i}")
+                skills_seen.add(skill)
+            obs = [env.step(action)[0] for env, (action, _) in zip(envs_, acted)]
+        assert np.abs(acted[0][0] - acted[1][0]).max() > 0, f"{name}: different scenes, different actions"
+        if name == "skills":
+            assert len(skills_seen) >= 2, "the fixed sequence moved on to its second skill"
+        if name == "master":
+            assert [len(a.choices) for a in group] == [len(a.choices) for a in alone] and group[0].choices
+        for env in envs_:
+            env.close()
+
+
+def test_batched_evaluation_does_not_depend_on_workers(tmp_path, tiny_skills):
+    base = dict(task="pick", agent="skills", checkpoint=str(tiny_skills["pick"]), episodes=5, batch=3)
+    one, two = (
+        evaluate(EvaluateConfig(**base, workers=w, out=str(tmp_path / f"w{w}")), progress=False) for w in (1, 2)
+    )
+    assert one["per_episode"] == two["per_episode"]
+    assert [e["seed"] for e in one["per_episode"]] == list(range(1_000_000, 1_000_005))
+    assert one["config"]["batch"] == 3
+
+
 def test_bad_input(tmp_path, capsys):
     (tmp_path / "skills.pt").write_bytes(b"x")
     assert_cli_errors(
@@ -129,6 +176,11 @@ def test_bad_input(tmp_path, capsys):
             (["evaluate", "agent=dqn"], "unknown agent 'dqn'"),
             (["evaluate", "agent=skills"], "needs checkpoint=PATH"),
             (["evaluate", "seed_start=3"], "evaluation seeds start at"),
+            (["evaluate", "batch=0"], "batch must be >= 1"),
+            (
+                ["evaluate", "agent=master", f"checkpoint={tmp_path / 'm.zip'}", "batch=4", "deterministic=false"],
+                "needs batch=1",
+            ),
         ],
     )
     with pytest.raises(ConfigError):

@@ -5,37 +5,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import assert_cli_errors, tiny_master_config, tiny_skills_config
+from conftest import assert_cli_errors, tiny_master_config
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from demos.collect import CollectConfig, collect
 from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.evaluate.agents import master_run_config
 from hrlbc.master.skill_env import SkillEnv
 from hrlbc.master.train import TrainMasterConfig, evaluate_master, make_eval_env, make_skill_env, train_master
 from hrlbc.skills.policy import build_model, load_checkpoint
-from hrlbc.skills.train import train_skills
-
-
-@pytest.fixture(scope="module")
-def tiny_skills(tmp_path_factory):
-    """A tiny (32 px, few batches) Pick skills checkpoint, and one of Bowl for mismatch tests."""
-    root = tmp_path_factory.mktemp("skills")
-    out = {}
-    for task in ("pick", "bowl"):
-        collect(
-            CollectConfig(task=task, episodes=3, workers=1, image_size=32, out=str(root / f"d_{task}")), progress=False
-        )
-        out[task] = train_skills(
-            tiny_skills_config(
-                root / f"d_{task}", root / f"s_{task}", task=task, max_batches=2, eval_every=0, augment="none"
-            ),
-            progress=False,
-        )
-    return out
 
 
 class RandomMaster:

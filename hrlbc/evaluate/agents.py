@@ -5,10 +5,15 @@ other agents a choice is a change of the active skill).
 
 Every agent acts at the low level (10 Hz) on the task env's observation dict, so one episode loop
 serves the scripted expert, fixed skill sequences, the hierarchy and the flat baselines.
+
+Episodes can also run side by side: ``agent.spawn(env)`` makes an agent for another env that shares the
+networks but keeps its own episode state, and :func:`act_group` steps such agents with one network
+forward for all of them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,9 @@ class ExpertAgent:
 
     def __init__(self, env: envs.ManipulationEnv) -> None:
         self.expert = envs.make_expert(env)
+
+    def spawn(self, env: envs.ManipulationEnv) -> ExpertAgent:
+        return ExpertAgent(env)
 
     def reset(self) -> None:
         self.expert.reset()
@@ -48,14 +56,23 @@ class SequenceAgent:
         self.timescale = timescale
         self.t = 0
 
+    def spawn(self, env: envs.ManipulationEnv) -> SequenceAgent:
+        twin = copy.copy(self)
+        twin.policy, twin.t = self.policy.fork(), 0
+        return twin
+
     def reset(self) -> None:
         self.policy.reset()
         self.t = 0
 
-    def act(self, obs):
+    def next_skill(self, obs) -> tuple[int, int]:
+        """(skill fed to the network, skill reported) for this step."""
         skill = self.sequence[min(self.t // self.timescale, len(self.sequence) - 1)]
         self.t += 1
-        return self.policy.act(obs, skill), skill
+        return skill, skill
+
+    def act(self, obs):
+        return act_group([self], [obs])[0]
 
 
 class FlatBCAgent:
@@ -73,11 +90,19 @@ class FlatBCAgent:
             raise ConfigError(f"{checkpoint} was trained on task {ckpt['task']!r}, not {env.spec_task.name!r}")
         self.policy = SkillPolicy(ckpt)
 
+    def spawn(self, env: envs.ManipulationEnv) -> FlatBCAgent:
+        twin = copy.copy(self)
+        twin.policy = self.policy.fork()
+        return twin
+
     def reset(self) -> None:
         self.policy.reset()
 
+    def next_skill(self, obs) -> tuple[int, None]:
+        return 0, None  # the flat network ignores the skill input
+
     def act(self, obs):
-        return self.policy.act(obs, 0), None
+        return act_group([self], [obs])[0]
 
 
 def master_run_config(checkpoint: str) -> dict[str, Any]:
@@ -132,6 +157,7 @@ class MasterAgent:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
+        self.policy = getattr(self.skills, "policy", None)  # the learned skills' network, batched by act_group
         # masters saved before recent_skills existed saw images only
         self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
         self.timescale = cfg["timescale"] or env.spec_task.timescale
@@ -140,12 +166,27 @@ class MasterAgent:
         self.config = cfg
         self.deterministic = deterministic
 
+    def spawn(self, env: envs.ManipulationEnv) -> MasterAgent:
+        from hrlbc.master.skill_env import MasterView, ScriptedSkills
+
+        twin = copy.copy(self)
+        if self.policy is None:
+            twin.skills = ScriptedSkills(env)
+        else:
+            twin.skills = copy.copy(self.skills)
+            twin.skills.policy = twin.policy = self.policy.fork()
+        cfg = self.config
+        twin.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
+        twin.t, twin.skill, twin.choices = 0, 0, []
+        return twin
+
     def reset(self) -> None:
         self.skills.reset()
         self.view.reset()
         self.t, self.choices = 0, []
 
-    def act(self, obs):
+    def next_skill(self, obs) -> tuple[int, int]:
+        """Every ``timescale`` steps the master picks the skill (one forward of its own, not batched)."""
         self.view.push(obs)
         if self.t % self.timescale == 0:
             master_obs = self.view.observe(obs)
@@ -154,7 +195,13 @@ class MasterAgent:
             self.skills.start(self.skill)
             self.view.chose(self.skill)
         self.t += 1
-        return self.skills.act(obs, self.skill), self.skill
+        return self.skill, self.skill
+
+    def act(self, obs):
+        if self.policy is not None:
+            return act_group([self], [obs])[0]
+        skill, _ = self.next_skill(obs)
+        return self.skills.act(obs, skill), skill
 
 
 def check_agent_checkpoint(agent: str, checkpoint: str | None) -> None:
@@ -185,17 +232,54 @@ class PPOFlatAgent:
         if cfg["task"] != env.spec_task.name:
             raise ConfigError(f"{checkpoint} was trained on task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.model = PPO.load(checkpoint, device="cpu")
+        self.config = cfg
         self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
         self.scale = env.action_space.high.astype(np.float32)
         self.deterministic = deterministic
 
+    def spawn(self, env: envs.ManipulationEnv) -> PPOFlatAgent:
+        from hrlbc.master.skill_env import MasterView
+
+        twin = copy.copy(self)
+        cfg = self.config
+        twin.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
+        return twin
+
     def reset(self) -> None:
         self.view.reset()
 
-    def act(self, obs):
+    def observe(self, obs):
         self.view.push(obs)
-        action = self.model.predict(self.view.observe(obs), deterministic=self.deterministic)[0]
-        return np.clip(action, -1, 1) * self.scale, None
+        return self.view.observe(obs)
+
+    def act(self, obs):
+        return act_group([self], [obs])[0]
+
+
+def act_group(agents: list, observations: list[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, int | None]]:
+    """One low-level step of episodes run side by side: ``(action, skill id or None)`` for each agent.
+
+    ``agents`` are one agent and its ``spawn`` copies, each on its own env's observation. Their network runs
+    once for all of them (the scripted agents step one by one). A batched forward computes each row from its
+    own input only, in float arithmetic that can differ from a forward of one in the last bits.
+    """
+    from hrlbc.master.batched import stack_obs
+
+    first = agents[0]
+    if isinstance(first, PPOFlatAgent):
+        batch = stack_obs([a.observe(o) for a, o in zip(agents, observations)])
+        actions = first.model.predict(batch, deterministic=first.deterministic)[0]
+        return [(np.clip(a, -1, 1) * first.scale, None) for a in actions]
+    if getattr(first, "policy", None) is None:  # the expert, a master over scripted skills
+        return [a.act(o) for a, o in zip(agents, observations)]
+    stacks, net_skills, shown = [], [], []
+    for agent, obs in zip(agents, observations):
+        net_skill, skill = agent.next_skill(obs)
+        stacks.append(agent.policy.stacked(obs))
+        net_skills.append(net_skill)
+        shown.append(skill)
+    actions = first.policy.act_batch(np.stack(stacks), np.array(net_skills))
+    return list(zip(actions, shown))
 
 
 def make_agent(

@@ -3,7 +3,11 @@
 Seeds are ``seed_start + i`` with ``seed_start`` = 1,000,000 by default: collection stays below
 500,000 and training-time validation uses 500,000+, so no evaluated episode was seen in training.
 Episodes are spread over worker processes and gathered by seed: the report does not depend on
-the number of workers.
+the number of workers. ``batch=B`` runs the episodes in fixed groups of B consecutive seeds, side by
+side in one worker with one network forward per step for the group: ~1.8x faster for the learned agents
+on a CPU, and still independent of the number of workers, but an episode's actions then come from
+batched forwards, which can differ from a forward of one in the last float bits (so a rare episode
+can end differently than with ``batch=1``, where each episode depends on its seed alone).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import envs
 from demos.collect import EVAL_SEED_START
 from demos.io import atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, save_config
-from hrlbc.evaluate.agents import AGENTS, agent_env_options, make_agent
+from hrlbc.evaluate.agents import AGENTS, act_group, agent_env_options, make_agent
 from hrlbc.master.skill_env import reset_episode
 
 
@@ -35,6 +39,10 @@ class EvaluateConfig:
     checkpoint: str = field(default="", metadata={"help": "skills .pt (skills, flat-bc) or master .zip"})
     episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
     workers: int = field(default=2, metadata={"help": "parallel worker processes"})
+    batch: int = field(
+        default=1,
+        metadata={"help": "episodes each worker runs side by side, one network forward for all (see the module doc)"},
+    )
     seed_start: int = field(default=EVAL_SEED_START, metadata={"help": "first evaluation seed"})
     sequence: list[int] = field(
         default_factory=list, metadata={"help": "agent=skills: skill ids (default expert order)"}
@@ -64,9 +72,14 @@ class EvaluateConfig:
     def validate(self) -> None:
         if self.occlude and len(self.occlude) != 2:
             raise ConfigError(f"occlude takes [start, length], got {self.occlude}")
-        require_at_least(self, ("episodes", "workers"))
+        require_at_least(self, ("episodes", "workers", "batch"))
         if self.agent not in AGENTS:
             raise ConfigError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
+        if self.batch > 1 and not self.deterministic and self.agent in ("master", "ppo-flat"):
+            raise ConfigError(
+                "deterministic=false seeds each episode's draws by its seed, which needs batch=1 "
+                "(episodes side by side draw from one generator)"
+            )
         if self.seed_start < EVAL_SEED_START:
             raise ConfigError(f"evaluation seeds start at {EVAL_SEED_START} or above (lower ones are used in training)")
 
@@ -83,32 +96,55 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
+def run_episodes(
+    envs_: list, agents: list, seeds: list[int], frames: list[list] | None = None, skill_names=()
+) -> list[dict[str, Any]]:
+    """Episodes ``seeds[i]`` on ``envs_[i]`` by ``agents[i]`` (an agent and its ``spawn`` copies), side by
+    side: at each low-level step the episodes still running act together (:func:`act_group`).
+    ``frames[i]``, when given, collects episode i's annotated video frames.
+    """
+    observations = []
+    for env, agent, seed in zip(envs_, agents, seeds):
+        observations.append(reset_episode(env, seed))
+        agent.reset()
+    n = len(seeds)
+    switches: list[list[int]] = [[] for _ in range(n)]
+    last: list[int | None] = [None] * n
+    infos: list[dict[str, Any]] = [{"is_success": False, "failure": None}] * n
+    running = list(range(n))
+    while running:
+        acted = act_group([agents[i] for i in running], [observations[i] for i in running])
+        still = []
+        for i, (action, skill) in zip(running, acted):
+            if skill is not None and skill != last[i]:
+                switches[i].append(int(skill))
+                last[i] = skill
+            if frames is not None:
+                from demos.video import compose_frame
+
+                name = skill_names[skill] if skill is not None else "flat policy"
+                obs, caption = observations[i], [f"seed {seeds[i]} t={envs_[i].steps}", f"skill: {name}"]
+                frames[i].append(compose_frame(obs["depth"], obs.get("rgb"), caption))
+            observations[i], _, terminated, truncated, infos[i] = envs_[i].step(action)
+            if not (terminated or truncated):
+                still.append(i)
+        running = still
+    return [
+        {
+            "seed": seed,
+            "success": bool(info["is_success"]),
+            "length": env.steps,
+            "failure": info["failure"] or ("timeout" if not info["is_success"] else None),
+            "skills": switch,
+            "skill_counts": dict(Counter(getattr(agent, "choices", switch))),
+        }
+        for env, agent, seed, info, switch in zip(envs_, agents, seeds, infos, switches)
+    ]
+
+
 def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=()) -> dict[str, Any]:
     """One low-level episode; appends annotated video frames to ``frames`` when given."""
-    obs = reset_episode(env, seed)
-    agent.reset()
-    switches, last, info = [], None, {"is_success": False, "failure": None}
-    while True:
-        action, skill = agent.act(obs)
-        if skill is not None and skill != last:
-            switches.append(int(skill))
-            last = skill
-        if frames is not None:
-            from demos.video import compose_frame
-
-            name = skill_names[skill] if skill is not None else "flat policy"
-            frames.append(compose_frame(obs["depth"], obs.get("rgb"), [f"seed {seed} t={env.steps}", f"skill: {name}"]))
-        obs, _, terminated, truncated, info = env.step(action)
-        if terminated or truncated:
-            break
-    return {
-        "seed": seed,
-        "success": bool(info["is_success"]),
-        "length": env.steps,
-        "failure": info["failure"] or ("timeout" if not info["is_success"] else None),
-        "skills": switches,
-        "skill_counts": dict(Counter(getattr(agent, "choices", switches))),
-    }
+    return run_episodes([env], [agent], [seed], None if frames is None else [frames], skill_names)[0]
 
 
 def agent_for(cfg: EvaluateConfig, env):
@@ -122,12 +158,14 @@ def _init(cfg: EvaluateConfig) -> None:
     import torch
 
     torch.set_num_threads(1)
-    env = envs.make_env(cfg.task, **cfg.env_options())
-    _worker.update(env=env, agent=agent_for(cfg, env))
+    envs_ = [envs.make_env(cfg.task, **cfg.env_options()) for _ in range(cfg.batch)]
+    agent = agent_for(cfg, envs_[0])
+    _worker.update(envs=envs_, agents=[agent] + [agent.spawn(env) for env in envs_[1:]])
 
 
-def _episode(seed: int) -> dict[str, Any]:
-    return run_episode(_worker["env"], _worker["agent"], seed)
+def _group(seeds: list[int]) -> list[dict[str, Any]]:
+    n = len(seeds)
+    return run_episodes(_worker["envs"][:n], _worker["agents"][:n], seeds)
 
 
 def file_hash(path: str) -> str | None:
@@ -146,19 +184,24 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [cfg.seed_start + i for i in range(cfg.episodes)]
+    # The groups are fixed by episode index, not by worker: the report does not depend on ``workers``.
+    groups = [seeds[i : i + cfg.batch] for i in range(0, len(seeds), cfg.batch)]
     bar = tqdm(total=len(seeds), unit="ep", disable=not progress, desc=f"evaluate {cfg.task}/{cfg.agent}")
-    results = []
-    if cfg.workers > 1:
-        with mp.get_context("fork").Pool(min(cfg.workers, len(seeds)), initializer=_init, initargs=(cfg,)) as pool:
-            for r in pool.imap(_episode, seeds):
-                results.append(r)
-                bar.set_postfix(success=f"{np.mean([x['success'] for x in results]):.0%}", refresh=False)
-                bar.update(1)
+    results: list[dict[str, Any]] = []
+
+    def gathered(group_results: list[dict[str, Any]]) -> None:
+        results.extend(group_results)
+        bar.set_postfix(success=f"{np.mean([x['success'] for x in results]):.0%}", refresh=False)
+        bar.update(len(group_results))
+
+    if cfg.workers > 1 and len(groups) > 1:
+        with mp.get_context("fork").Pool(min(cfg.workers, len(groups)), initializer=_init, initargs=(cfg,)) as pool:
+            for r in pool.imap(_group, groups):
+                gathered(r)
     else:
         _init(cfg)
-        for s in seeds:
-            results.append(_episode(s))
-            bar.update(1)
+        for group in groups:
+            gathered(_group(group))
     bar.close()
     if cfg.video > 0:
         save_videos(cfg, spec, seeds[: cfg.video], out)

@@ -9,8 +9,6 @@ batched convolutions may differ from single ones in the last float bits).
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -31,23 +29,16 @@ class BatchedSkillVecEnv(VecEnv):
         self.envs = envs_
         first = envs_[0]
         super().__init__(len(envs_), first.observation_space, first.action_space)
-        self.policy = first.skills.policy  # share one network; each env keeps its own frame history
-        self.histories = [deque(maxlen=self.policy.history.maxlen) for _ in envs_]
+        self.policy = first.skills.policy
+        self.policies = [self.policy.fork() for _ in envs_]  # one network; each env keeps its own frame history
         self.actions: np.ndarray | None = None
         self._seeds: list[int | None] = [None] * len(envs_)
-
-    def _stack(self, i: int, obs) -> np.ndarray:
-        h = self.histories[i]
-        frame = obs["depth"]
-        h.extend([frame] * (h.maxlen if not h else 1))
-        stride = self.policy.stride
-        return np.stack([h[j] for j in range(len(h) - 1, -1, -stride)][::-1])
 
     def reset(self):
         out = []
         for i, env in enumerate(self.envs):
             obs, _ = env.reset(seed=self._seeds[i])
-            self.histories[i].clear()
+            self.policies[i].reset()
             out.append(obs)
         self._seeds = [None] * len(self.envs)
         return stack_obs(out)
@@ -68,7 +59,7 @@ class BatchedSkillVecEnv(VecEnv):
             idx = np.nonzero(running)[0]
             if len(idx) == 0:
                 break
-            stacks = np.stack([self._stack(i, self.envs[i].last_obs) for i in idx])
+            stacks = np.stack([self.policies[i].stacked(self.envs[i].last_obs) for i in idx])
             actions = self.policy.act_batch(stacks, skills[idx])
             for i, action in zip(idx, actions):
                 env = self.envs[i]
@@ -91,7 +82,7 @@ class BatchedSkillVecEnv(VecEnv):
             if dones[i]:
                 infos[i]["terminal_observation"] = master_obs
                 master_obs, _ = env.reset()
-                self.histories[i].clear()
+                self.policies[i].reset()
             obs_out.append(master_obs)
         return stack_obs(obs_out), rewards, dones, infos
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,12 @@ class SkillPolicy:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SkillPolicy:
         return cls(load_checkpoint(path, device), device)
+
+    def fork(self) -> SkillPolicy:
+        """A policy sharing this one's network with a frame history of its own (one per env of a batch)."""
+        twin = copy.copy(self)
+        twin.history = deque(maxlen=self.history.maxlen)
+        return twin
 
     def reset(self) -> None:
         self.history.clear()
