@@ -137,7 +137,7 @@ class MasterAgent:
         self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True, skills: str | None = None
     ) -> None:
         from hrlbc.master.features import load_master
-        from hrlbc.master.skill_env import LearnedSkills, MasterView, ScriptedSkills, check_skills_checkpoint
+        from hrlbc.master.skill_env import LearnedSkills, ScriptedSkills, check_skills_checkpoint
 
         cfg = master_run_config(checkpoint)
         if cfg["skills"] == "flat":
@@ -158,16 +158,21 @@ class MasterAgent:
             raise ConfigError(str(e)) from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         self.policy = getattr(self.skills, "policy", None)  # the learned skills' network, batched by act_group
-        # masters saved before recent_skills existed saw images only
-        self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
+        self.config = cfg
+        self.view = self.make_view(env)
         self.timescale = cfg["timescale"] or env.spec_task.timescale
         self.t, self.skill = 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
-        self.config = cfg
         self.deterministic = deterministic
 
+    def make_view(self, env: envs.ManipulationEnv):
+        from hrlbc.master.skill_env import MasterView
+
+        cfg = self.config  # masters saved before recent_skills existed saw images only
+        return MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
+
     def spawn(self, env: envs.ManipulationEnv) -> MasterAgent:
-        from hrlbc.master.skill_env import MasterView, ScriptedSkills
+        from hrlbc.master.skill_env import ScriptedSkills
 
         twin = copy.copy(self)
         if self.policy is None:
@@ -175,8 +180,7 @@ class MasterAgent:
         else:
             twin.skills = copy.copy(self.skills)
             twin.skills.policy = twin.policy = self.policy.fork()
-        cfg = self.config
-        twin.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"], cfg.get("recent_skills", 0))
+        twin.view = self.make_view(env)
         twin.t, twin.skill, twin.choices = 0, 0, []
         return twin
 
@@ -224,8 +228,6 @@ class PPOFlatAgent:
     def __init__(self, checkpoint: str, env: envs.ManipulationEnv, deterministic: bool = True) -> None:
         from stable_baselines3 import PPO
 
-        from hrlbc.master.skill_env import MasterView
-
         cfg = master_run_config(checkpoint)
         if cfg["skills"] != "flat":
             raise ConfigError(f"{checkpoint} is a master over skills; agent=ppo-flat needs train-master skills=flat")
@@ -233,16 +235,19 @@ class PPOFlatAgent:
             raise ConfigError(f"{checkpoint} was trained on task {cfg['task']!r}, not {env.spec_task.name!r}")
         self.model = PPO.load(checkpoint, device="cpu")
         self.config = cfg
-        self.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
+        self.view = self.make_view(env)
         self.scale = env.action_space.high.astype(np.float32)
         self.deterministic = deterministic
 
-    def spawn(self, env: envs.ManipulationEnv) -> PPOFlatAgent:
+    def make_view(self, env: envs.ManipulationEnv):
         from hrlbc.master.skill_env import MasterView
 
-        twin = copy.copy(self)
         cfg = self.config
-        twin.view = MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
+        return MasterView(cfg["obs"], env, cfg["frames"], cfg["image_size"])
+
+    def spawn(self, env: envs.ManipulationEnv) -> PPOFlatAgent:
+        twin = copy.copy(self)
+        twin.view = self.make_view(env)
         return twin
 
     def reset(self) -> None:
