@@ -4,10 +4,11 @@ Seeds are ``seed_start + i`` with ``seed_start`` = 1,000,000 by default: collect
 500,000 and training-time validation uses 500,000+, so no evaluated episode was seen in training.
 Episodes are spread over worker processes and gathered by seed: the report does not depend on
 the number of workers. ``batch=B`` runs the episodes in fixed groups of B consecutive seeds, side by
-side in one worker with one network forward per step for the group: ~1.8x faster for the learned agents
-on a CPU, and still independent of the number of workers, but an episode's actions then come from
-batched forwards, which can differ from a forward of one in the last float bits (so a rare episode
-can end differently than with ``batch=1``, where each episode depends on its seed alone).
+side in one worker with one network forward per step for the group (1.25-1.8x faster for the learned
+agents in benchmarks/eval_batch.py on a 2-core CPU, less inside ``reproduce``), still independent of the
+number of workers; but an episode's actions then come from batched forwards, which can differ from a
+forward of one in the last float bits, so an episode can end differently than with ``batch=1``, where
+each episode depends on its seed alone (5 of 16 flat-BC episodes in the benchmark).
 """
 
 from __future__ import annotations
