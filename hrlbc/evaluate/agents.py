@@ -157,13 +157,17 @@ class MasterAgent:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
-        self.policy = getattr(self.skills, "policy", None)  # the learned skills' network, batched by act_group
         self.config = cfg
         self.view = self.make_view(env)
         self.timescale = cfg["timescale"] or env.spec_task.timescale
         self.t, self.skill = 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
         self.deterministic = deterministic
+
+    @property
+    def policy(self):
+        """The learned skills' network (batched by :func:`act_group`); None over scripted skills."""
+        return getattr(self.skills, "policy", None)
 
     def make_view(self, env: envs.ManipulationEnv):
         from hrlbc.master.skill_env import MasterView
@@ -179,7 +183,7 @@ class MasterAgent:
             twin.skills = ScriptedSkills(env)
         else:
             twin.skills = copy.copy(self.skills)
-            twin.skills.policy = twin.policy = self.policy.fork()
+            twin.skills.policy = self.policy.fork()
         twin.view = self.make_view(env)
         twin.t, twin.skill, twin.choices = 0, 0, []
         return twin
@@ -268,10 +272,10 @@ def act_group(agents: list, observations: list[dict[str, np.ndarray]]) -> list[t
     once for all of them (the scripted agents step one by one). A batched forward computes each row from its
     own input only, in float arithmetic that can differ from a forward of one in the last bits.
     """
-    from hrlbc.master.batched import stack_obs
-
     first = agents[0]
     if isinstance(first, PPOFlatAgent):
+        from hrlbc.master.batched import stack_obs
+
         batch = stack_obs([a.observe(o) for a, o in zip(agents, observations)])
         actions = first.model.predict(batch, deterministic=first.deterministic)[0]
         return [(np.clip(a, -1, 1) * first.scale, None) for a in actions]
