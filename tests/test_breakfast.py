@@ -188,10 +188,13 @@ def test_expert_pours_both_cups():
     env.close()
 
 
-def test_learning_stages_run_on_breakfast(tmp_path):
+def test_learning_stages_run_on_breakfast(tmp_path, monkeypatch):
     """collect -> train-skills -> train-master (learned skills) -> evaluate, on the 7-d action with angular velocity."""
+    import dataclasses
+
     from conftest import tiny_master_config, tiny_skills_config
 
+    from envs.tasks.breakfast import SPEC, BreakfastEnv
     from hrlbc.evaluate.run import EvaluateConfig, evaluate
     from hrlbc.master.train import train_master
     from hrlbc.skills.policy import SkillPolicy
@@ -206,6 +209,9 @@ def test_learning_stages_run_on_breakfast(tmp_path):
         ),
         progress=False,
     )
+    # The untrained master's episodes run to the limit: 300 steps, not 1200, for its validation and evaluation
+    # (both in this process: one env, one worker).
+    monkeypatch.setattr(BreakfastEnv, "spec_task", dataclasses.replace(SPEC, max_episode_steps=300))
     env = envs.make_env("breakfast", image_size=32)
     obs, _ = env.reset(seed=0)
     policy = SkillPolicy.load(str(ckpt), device="cpu")
@@ -223,3 +229,4 @@ def test_learning_stages_run_on_breakfast(tmp_path):
         progress=False,
     )
     assert report["episodes"] == 1 and report["config"]["task"] == "breakfast"
+    assert report["mean_length"] <= 300, "the shortened episodes"

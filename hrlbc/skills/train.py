@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -254,7 +255,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         pool=cfg.pool,
     )
     model = SkillNet(**model_args).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = adam(model.parameters(), cfg.lr, device)
     # The policy is the exponential moving average of the weights: single SGD iterates of a BC net
     # differ a lot in closed loop (success jumps between epochs); their average does not.
     ema = ema_model(model, cfg.ema) if cfg.ema > 0 else None
@@ -446,6 +447,15 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     what = "flat BC" if cfg.flat else "skills"
     plot_curves(history, out / "curves.png", f"{spec.env_id} {what} ({cfg.width}, augment={cfg.augment})")
     return out / "best.pt"
+
+
+def adam(params: Iterable[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, with torch's fused kernel on the devices that have one (CPU, CUDA).
+
+    On a CPU torch's default steps the trunk's ~60 tensors one by one; the fused kernel makes one pass
+    over all of them (benchmarks/adam_step.py). A resumed run keeps the kind its checkpoint was written with.
+    """
+    return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
 def ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
