@@ -26,9 +26,10 @@ import torch
 from demos import open_dataset
 from demos.collect import CollectConfig, collect
 from hrlbc.skills.augment import DepthAugment
+from hrlbc.skills.config import PRECISIONS
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.train import PRECISIONS, autocast_bf16, bc_loss, loader_workers
+from hrlbc.skills.train import autocast_bf16, bc_loss, loader_workers
 
 
 def step_fn(model, optimizer, device, precision: str):

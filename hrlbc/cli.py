@@ -153,7 +153,7 @@ def _commands() -> dict[str, Command]:
         ),
         "train-skills": Command(
             "behavior-clone the task's skills from a dataset (ResNet + FiLM)",
-            "hrlbc.skills.train:TrainSkillsConfig",
+            "hrlbc.skills.config:TrainSkillsConfig",
             _train_skills,
             section="train_skills",
         ),
@@ -181,7 +181,7 @@ def _commands() -> dict[str, Command]:
         ),
         "augment-preview": Command(
             "grid of original vs augmented depth frames from a dataset",
-            "hrlbc.skills.preview:PreviewConfig",
+            "hrlbc.skills.config:PreviewConfig",
             _augment_preview,
         ),
     }

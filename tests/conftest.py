@@ -17,7 +17,7 @@ def assert_cli_errors(capsys, cases) -> None:
 
 def tiny_skills_config(data, out, **overrides):
     """A one-epoch, batch-16 train-skills config for tests (in-process loading, one evaluation episode)."""
-    from hrlbc.skills.train import TrainSkillsConfig
+    from hrlbc.skills.config import TrainSkillsConfig
 
     base = dict(task="pick", data=str(data), out=str(out), epochs=1, batch_size=16, eval_episodes=1, num_workers=0)
     return TrainSkillsConfig(**{**base, **overrides})

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from hrlbc.config import ConfigError
-from hrlbc.skills.augment import DepthAugment, preset_names
+from hrlbc.skills.augment import DepthAugment
+from hrlbc.skills.config import preset_names
 
 
 def _sample(seed=0, k=3, n=32):

@@ -1,6 +1,7 @@
 """The hrlbc command line: help, listing, rendering, and one-line errors for bad input."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -48,15 +49,21 @@ def test_every_subcommand_has_help():
         "collect",
         "demos",
         "train-skills",
+        "export-skills",
         "train-master",
         "evaluate",
         "reproduce",
         "augment-preview",
     ):
-        result = subprocess.run([sys.executable, "-m", "hrlbc.cli", cmd, "--help"], capture_output=True, text=True)
+        # -X importtime lists every module imported, one "| name" line each, on stderr
+        argv = [sys.executable, "-X", "importtime", "-m", "hrlbc.cli", cmd, "--help"]
+        result = subprocess.run(argv, capture_output=True, text=True)
         assert result.returncode == 0 and "usage: hrlbc" in result.stdout
         if cmd != "envs":
             assert "config keys (key=value, defaults shown)" in result.stdout, cmd
+        # help comes in about a second: the seconds of importing torch or albumentations wait for the work
+        heavy = re.findall(r"\|\s+(torch|albumentations|stable_baselines3)$", result.stderr, re.M)
+        assert not heavy, (cmd, heavy)
 
 
 @pytest.mark.parametrize("task", ["pick", "bowl", "stack", "breakfast"])
@@ -65,7 +72,7 @@ def test_every_task_resolves_every_stage_config(task):
     from demos.collect import CollectConfig
     from hrlbc.config import resolve
     from hrlbc.master.train import TrainMasterConfig
-    from hrlbc.skills.train import TrainSkillsConfig
+    from hrlbc.skills.config import TrainSkillsConfig
 
     assert task in envs.TASKS
     for schema, section in (

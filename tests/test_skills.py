@@ -14,10 +14,11 @@ from demos.collect import CollectConfig, collect
 from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.skills import train as train_module
+from hrlbc.skills.config import TrainSkillsConfig
 from hrlbc.skills.data import BCBatches, FrameSource, build_targets
 from hrlbc.skills.model import SkillNet
 from hrlbc.skills.policy import SkillPolicy, load_checkpoint
-from hrlbc.skills.train import TrainingError, TrainSkillsConfig, bc_loss, train_skills
+from hrlbc.skills.train import TrainingError, bc_loss, train_skills
 
 
 @pytest.fixture(scope="module")

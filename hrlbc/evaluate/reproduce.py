@@ -31,7 +31,7 @@ from hrlbc.evaluate.run import EvaluateConfig, evaluate, file_hash
 from hrlbc.figures import pyplot, save_png
 from hrlbc.master.skill_env import check_skills_checkpoint
 from hrlbc.master.train import TrainMasterConfig, train_master
-from hrlbc.skills.train import TrainSkillsConfig, train_skills
+from hrlbc.skills.config import TrainSkillsConfig
 
 # Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
 # learned skills.
@@ -212,7 +212,13 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         resume = (run_dir / "last.pt").is_file()
         settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume)
         c = cfg_for(TrainSkillsConfig, name, "train_skills", **settings)
-        return lambda: train_skills(c, progress)
+
+        def job():
+            from hrlbc.skills.train import train_skills  # torch: imported when a BC stage runs, not for --help
+
+            return train_skills(c, progress)
+
+        return job
 
     def ppo_job(name: str, skills: str, run_dir: Path) -> Callable[[], Any]:
         resume = (run_dir / "last.zip").is_file()

@@ -15,14 +15,13 @@ Presets live in ``configs/augment/<name>.yaml``: a list of ``{name: <transform>,
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from typing import Any
 
 import albumentations as A
 import numpy as np
-from omegaconf import OmegaConf
 
-from hrlbc.config import CONFIG_DIR, ConfigError
+from hrlbc.config import ConfigError
+from hrlbc.skills.config import load_preset
 
 FAR = 1.0
 TABLE, BACKGROUND = 1, 0
@@ -94,18 +93,6 @@ def _transform(spec: dict[str, Any], size: int) -> A.BasicTransform:
         return cls(**spec)
     except TypeError as exc:
         raise ConfigError(f"bad arguments for augmentation {name}: {exc}") from None
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / "augment").glob("*.yaml"))
-
-
-def load_preset(name: str) -> list[dict[str, Any]]:
-    """The transform list of ``configs/augment/<name>.yaml`` (or a path to such a file)."""
-    path = Path(name) if name.endswith(".yaml") else CONFIG_DIR / "augment" / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"unknown augmentation preset {name!r}; valid: {', '.join(preset_names())}")
-    return OmegaConf.to_container(OmegaConf.load(path))["transforms"] or []
 
 
 class DepthAugment:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
-WIDTHS = {"narrow": (32, 64, 128, 256), "full": (64, 128, 256, 512)}
-POOLS = ("avg", "keypoints")
+from hrlbc.skills.config import POOLS, WIDTHS
+
 KEYPOINTS = 32
 
 

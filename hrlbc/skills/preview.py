@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +10,7 @@ from demos import open_dataset
 from hrlbc.config import ConfigError
 from hrlbc.figures import pyplot, save_png
 from hrlbc.skills.augment import DepthAugment
-
-
-@dataclass
-class PreviewConfig:
-    data: str = field(default="???", metadata={"help": "dataset directory"})
-    augment: str = field(default="sim2real", metadata={"help": "preset: none, light, sim2real"})
-    out: str = field(default="augment.png", metadata={"help": "output PNG"})
-    rows: int = field(default=4, metadata={"help": "frames shown (one row each)"})
-    samples: int = field(default=6, metadata={"help": "augmented samples per frame"})
-    seed: int = field(default=0, metadata={"help": "seed"})
+from hrlbc.skills.config import PreviewConfig
 
 
 def augment_preview(cfg: PreviewConfig) -> Path:
