@@ -15,9 +15,10 @@ import time
 
 import numpy as np
 import torch
+from bc_throughput import fake_batch, step_fn, sync  # this folder's: run as a script
 
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.train import adam, bc_loss, ema_model
+from hrlbc.skills.train import adam, ema_model
 
 KINDS = ("default", "fused")
 
@@ -30,18 +31,11 @@ def runners(width: str, batch: int, device: torch.device, kind: str):
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     ema = ema_model(model, 0.999)
-    fake = {
-        "depth": torch.rand(batch, 3, 64, 64, device=device),
-        "skill": torch.randint(0, 4, (batch,), device=device),
-        "velocity": torch.randn(batch, 4, 3, device=device),
-        "gripper": torch.randint(0, 2, (batch, 4), device=device),
-    }
+    step = step_fn(model, optimizer, device, "fp32")
+    fake = {k: v.to(device) for k, v in fake_batch(batch, 64).items()}
 
     def train_step():
-        loss, _ = bc_loss(model, fake, 0.1, flat=False)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step(fake)
         ema.update_parameters(model)
 
     for _ in range(3):  # warm-up, and leaves gradients for the optimizer-only runner
@@ -51,13 +45,11 @@ def runners(width: str, batch: int, device: torch.device, kind: str):
 
 def timed(fn, device: torch.device):
     def run(n: int) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         return (time.perf_counter() - t0) / n * 1e3
 
     return run

@@ -29,7 +29,7 @@ from hrlbc.skills.augment import DepthAugment
 from hrlbc.skills.config import PRECISIONS
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.train import autocast_bf16, bc_loss, loader_workers
+from hrlbc.skills.train import adam, autocast_bf16, bc_loss, loader_workers
 
 
 def step_fn(model, optimizer, device, precision: str):
@@ -46,16 +46,21 @@ def step_fn(model, optimizer, device, precision: str):
     return step
 
 
-def model_only(width: str, batch: int, size: int, device, precision: str) -> Callable[[int], float]:
-    """A runner: ``run(n)`` -> samples/s of n forward/backward steps on random tensors."""
-    model = SkillNet(4, 3, 4, width=width).to(device)
-    step = step_fn(model, torch.optim.Adam(model.parameters()), device, precision)
-    fake = {
+def fake_batch(batch: int, size: int) -> dict[str, torch.Tensor]:
+    """A BC batch of random tensors: K=3 depth frames (B, 3, size, size), 4 skills, 4 action offsets."""
+    return {
         "depth": torch.rand(batch, 3, size, size),
         "skill": torch.randint(0, 4, (batch,)),
         "velocity": torch.randn(batch, 4, 3),
         "gripper": torch.randint(0, 2, (batch, 4)),
     }
+
+
+def model_only(width: str, batch: int, size: int, device, precision: str) -> Callable[[int], float]:
+    """A runner: ``run(n)`` -> samples/s of n forward/backward steps on random tensors."""
+    model = SkillNet(4, 3, 4, width=width).to(device)
+    step = step_fn(model, adam(model.parameters(), 1e-3, device), device, precision)
+    fake = fake_batch(batch, size)
     return _timed(step, lambda: fake, batch, device)
 
 
@@ -69,7 +74,7 @@ def full_loop(ds, width: str, batch: int, augment: str, workers: int, device, pr
     sampler = BlockShuffleSampler(np.arange(ds.num_frames), batch, 0)
     loader = batch_loader(data, sampler, workers, device)
     model = SkillNet(4, 3, 4, width=width).to(device)
-    step = step_fn(model, torch.optim.Adam(model.parameters()), device, precision)
+    step = step_fn(model, adam(model.parameters(), 1e-3, device), device, precision)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))  # epochs back to back
     return _timed(step, lambda: next(batches), batch, device)
 
@@ -79,17 +84,17 @@ def _timed(step, next_batch, batch: int, device) -> Callable[[int], float]:
         step(next_batch())
 
     def run(n: int) -> float:
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(n):
             step(next_batch())
-        _sync(device)
+        sync(device)
         return n * batch / (time.perf_counter() - t0)
 
     return run
 
 
-def _sync(device):
+def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
 
