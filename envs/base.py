@@ -25,6 +25,7 @@ An object off the table terminates the episode as a failure, ``info["failure"] =
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -163,7 +164,9 @@ class ManipulationEnv(gym.Env):
         return {name: state[s] for name, s in self.state_layout.items()}
 
     # -------------------------------------------------------------- episode
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Rebuild the scene from scratch (bit-identical episodes for the same seed).
 
         ``options={"perturb_step": N}`` perturbs this episode at step N (0: not at all) instead of at
@@ -204,7 +207,12 @@ class ManipulationEnv(gym.Env):
         for _ in range(self.substeps):
             pb.stepSimulation(physicsClientId=self.client)
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` (the module docstring's layout) for one control step of ``dt`` s.
+
+        Returns (observation, reward 1.0 on success else 0.0, terminated on success or failure, truncated at
+        ``max_episode_steps``, info with ``is_success``, ``failure``, ``steps`` and ``perturbed``).
+        """
         action = np.clip(np.asarray(action, dtype=np.float64), self.action_space.low, self.action_space.high)
         linear = action[:3]
         angular = action[3:6] if self.spec_task.max_angular_speed > 0 else np.zeros(3)
@@ -263,7 +271,7 @@ class ManipulationEnv(gym.Env):
     def _extra_state(self) -> list:
         return []
 
-    def render(self):
+    def render(self) -> np.ndarray | None:
         """RGB (render_size, render_size, 3) uint8 from the first camera, for videos."""
         if self.render_mode != "rgb_array":
             return None

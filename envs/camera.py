@@ -58,7 +58,9 @@ class Camera:
         )
         self.proj = pb.computeProjectionMatrixFOV(params.fov, 1.0, params.near, params.far)
 
-    def render(self, client: int, rgb: bool = False, mask_lut: np.ndarray | None = None, size: int | None = None):
+    def render(
+        self, client: int, rgb: bool = False, mask_lut: np.ndarray | None = None, size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Render the scene.
 
         Returns:

@@ -38,7 +38,7 @@ class ExpertAgent:
     def reset(self) -> None:
         self.expert.reset()
 
-    def act(self, obs):
+    def act(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
         skill = self.expert.current_skill
         return self.expert.act(obs["state"]), skill
 
@@ -71,7 +71,7 @@ class SequenceAgent:
         self.t += 1
         return skill, skill
 
-    def act(self, obs):
+    def act(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
         return act_group([self], [obs])[0]
 
 
@@ -101,7 +101,7 @@ class FlatBCAgent:
     def next_skill(self, obs) -> tuple[int, None]:
         return 0, None  # the flat network ignores the skill input
 
-    def act(self, obs):
+    def act(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
         return act_group([self], [obs])[0]
 
 
@@ -205,7 +205,7 @@ class MasterAgent:
         self.t += 1
         return self.skill, self.skill
 
-    def act(self, obs):
+    def act(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
         if self.policy is not None:
             return act_group([self], [obs])[0]
         skill, _ = self.next_skill(obs)
@@ -261,11 +261,14 @@ class PPOFlatAgent:
         self.view.push(obs)
         return self.view.observe(obs)
 
-    def act(self, obs):
+    def act(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
         return act_group([self], [obs])[0]
 
 
-def act_group(agents: list, observations: list[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, int | None]]:
+Agent = ExpertAgent | SequenceAgent | FlatBCAgent | MasterAgent | PPOFlatAgent
+
+
+def act_group(agents: list[Agent], observations: list[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, int | None]]:
     """One low-level step of episodes run side by side: ``(action, skill id or None)`` for each agent.
 
     ``agents`` are one agent and its ``spawn`` copies, each on its own env's observation. Their network runs
@@ -298,7 +301,7 @@ def make_agent(
     sequence: list[int] | None,
     deterministic: bool = True,
     skills: str | None = None,
-):
+) -> Agent:
     """Build ``agent`` (one of :data:`AGENTS`) for ``env``; bad combinations raise :class:`ConfigError`.
 
     ``deterministic`` applies to the PPO agents (master, ppo-flat); the others have no choice to sample.

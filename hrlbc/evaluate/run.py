@@ -29,7 +29,7 @@ import envs
 from demos.collect import EVAL_SEED_START
 from demos.io import atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, save_config
-from hrlbc.evaluate.agents import AGENTS, act_group, agent_env_options, make_agent
+from hrlbc.evaluate.agents import AGENTS, Agent, act_group, agent_env_options, make_agent
 from hrlbc.master.skill_env import reset_episode
 
 
@@ -148,7 +148,8 @@ def run_episode(env, agent, seed: int, frames: list | None = None, skill_names=(
     return run_episodes([env], [agent], [seed], None if frames is None else [frames], skill_names)[0]
 
 
-def agent_for(cfg: EvaluateConfig, env):
+def agent_for(cfg: EvaluateConfig, env: envs.ManipulationEnv) -> Agent:
+    """The agent ``cfg`` names, on ``env``."""
     return make_agent(cfg.agent, env, cfg.checkpoint, cfg.sequence or None, cfg.deterministic, cfg.skills or None)
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +27,9 @@ from demos.io import atomic_write, atomic_write_text
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
 from hrlbc.figures import pyplot, save_png
 from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecEnv
 
 MASTER_FORMAT = "hrlbc-master"
 
@@ -189,7 +192,7 @@ def _env_factory(cfg: TrainMasterConfig, training: bool = True):
     return make
 
 
-def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
+def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu") -> VecEnv:
     """``placement=workers``: a ``SubprocVecEnv`` whose workers each run their env and skills (CPU cores in
     parallel). ``placement=batched``: all envs in this process, learned skills batched on ``device``.
     """
@@ -205,7 +208,7 @@ def make_vec_env(cfg: TrainMasterConfig, device: str = "cpu"):
     return SubprocVecEnv(factories, start_method="fork") if cfg.n_envs > 1 else DummyVecEnv(factories)
 
 
-def make_eval_env(cfg: TrainMasterConfig):
+def make_eval_env(cfg: TrainMasterConfig) -> VecEnv | SkillEnv | FlatEnv:
     """The validation env(s): with ``placement=workers`` and ``n_envs`` > 1, a ``SubprocVecEnv`` of
     ``n_envs`` unperturbed envs that play the validation seeds in parallel (they wait while training
     runs); otherwise one env in this process. Fork it before this process runs any torch op.

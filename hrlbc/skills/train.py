@@ -109,7 +109,9 @@ def frames_of(ds, episodes: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.array([], np.int64)
 
 
-def bc_loss(model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: float, flat: bool):
+def bc_loss(
+    model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: float, flat: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (total loss, per-sample loss (B,)) for a batch on the model's device."""
     vel, logits = model(batch["depth"], None if flat else batch["skill"])
     mse = ((vel.float() - batch["velocity"]) ** 2).mean(dim=(1, 2))
@@ -118,7 +120,9 @@ def bc_loss(model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: flo
     return per_sample.mean(), per_sample
 
 
-def closed_loop_success(model, ckpt_meta, cfg, env, episodes: int) -> float:
+def closed_loop_success(
+    model: SkillNet, ckpt_meta: dict, cfg: TrainSkillsConfig, env: envs.ManipulationEnv, episodes: int
+) -> float:
     """Learned skills in the expert order at the task timescale (flat: one policy for the whole episode)."""
     policy = SkillPolicy({**ckpt_meta, "state_dict": model.state_dict()}, device=next(model.parameters()).device)
     spec = env.spec_task
