@@ -17,7 +17,7 @@ from hrlbc.skills import train as train_module
 from hrlbc.skills.config import TrainSkillsConfig
 from hrlbc.skills.data import BCBatches, FrameSource, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.policy import SkillPolicy, load_checkpoint
+from hrlbc.skills.policy import TRAINING_ONLY_KEYS, SkillPolicy, load_checkpoint
 from hrlbc.skills.train import TrainingError, bc_loss, train_skills
 
 
@@ -166,18 +166,21 @@ def test_tiny_training_checkpoints_resumes_exactly_and_acts(pick_data, tmp_path)
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     for name in ("best.pt", "last.pt", "config.yaml", "curves.png"):
         assert (tmp_path / "b" / name).is_file(), name
+    best = load_checkpoint(tmp_path / "b" / "best.pt")
+    assert not set(TRAINING_ONLY_KEYS) & set(best), "best.pt holds the policy alone; last.pt is resumed from"
     assert list((tmp_path / "b" / "tb").iterdir()), "TensorBoard events written"
     assert straight.is_file() and resumed.is_file()
     trained = b["train_state"]["model"]
     assert any(not torch.equal(b["state_dict"][k], trained[k]) for k in trained), "the policy is the EMA"
-    exported = tmp_path / "shared" / "skills.pt"
-    assert main(["export-skills", f"checkpoint={resumed}", f"out={exported}"]) == 0
-    assert exported.stat().st_size < 0.5 * resumed.stat().st_size, "no raw weights or Adam moments"
+    last, exported = tmp_path / "b" / "last.pt", tmp_path / "shared" / "skills.pt"
+    assert main(["export-skills", f"checkpoint={last}", f"out={exported}"]) == 0
+    assert exported.stat().st_size < 0.5 * last.stat().st_size, "no raw weights or Adam moments"
+    assert resumed.stat().st_size < 0.5 * last.stat().st_size, "best.pt is exported as it is written"
     (tmp_path / "c").mkdir()
     shutil.copy(exported, tmp_path / "c" / "last.pt")
     with pytest.raises(ConfigError, match="is an exported policy without training state"):
         run("c", epochs=2, resume=True)
-    policies = [SkillPolicy.load(resumed), SkillPolicy.load(exported)]
+    policies = [SkillPolicy.load(last), SkillPolicy.load(exported)]
     env = envs.make_env("pick", image_size=32)
     obs, _ = env.reset(seed=0)
     for policy in policies:

@@ -41,6 +41,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 TRAINING_ONLY_KEYS = ("train_state", "optimizer", "torch_rng")
 
 
+def policy_only(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """``ckpt`` without :data:`TRAINING_ONLY_KEYS`: what running the policy needs, ~1/4 of the size."""
+    return {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY_KEYS}
+
+
 def export_policy(src: str | Path, dst: str | Path) -> Path:
     """Write ``src``'s policy alone to ``dst``: its metadata, weights (fp32), history and best epoch.
 
@@ -52,7 +57,7 @@ def export_policy(src: str | Path, dst: str | Path) -> Path:
     if dst.resolve() == Path(src).resolve():
         raise ConfigError(f"export to a new file, not over the training checkpoint {src}")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(dst, {k: v for k, v in ckpt.items() if k not in TRAINING_ONLY_KEYS})
+    save_checkpoint(dst, policy_only(ckpt))
     return dst
 
 

@@ -29,7 +29,14 @@ from hrlbc.skills.augment import DepthAugment
 from hrlbc.skills.config import TrainSkillsConfig
 from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
 from hrlbc.skills.model import SkillNet
-from hrlbc.skills.policy import CHECKPOINT_FORMAT, TRAINING_ONLY_KEYS, SkillPolicy, load_checkpoint, save_checkpoint
+from hrlbc.skills.policy import (
+    CHECKPOINT_FORMAT,
+    TRAINING_ONLY_KEYS,
+    SkillPolicy,
+    load_checkpoint,
+    policy_only,
+    save_checkpoint,
+)
 from hrlbc.skills.rollout import run_skill_sequence
 
 
@@ -368,10 +375,12 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
             "wall_s": wall,
             "torch_rng": torch.get_rng_state(),
         }
+        # Only last.pt is resumed from, so the others hold the policy alone: 1/4 of the size (11 MiB
+        # instead of 44 for the default trunk), small enough to keep every few epochs or to commit.
         if improved:
-            save_checkpoint(out / "best.pt", payload)
+            save_checkpoint(out / "best.pt", policy_only(payload))
         if cfg.checkpoint_every > 0 and (epoch + 1) % cfg.checkpoint_every == 0:
-            save_checkpoint(out / f"epoch_{epoch + 1}.pt", payload)
+            save_checkpoint(out / f"epoch_{epoch + 1}.pt", policy_only(payload))
         save_checkpoint(last_path, payload)  # last: a crash before this line loses at most this epoch
     tb.close()
     if env is not None:
