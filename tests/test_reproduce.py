@@ -41,6 +41,12 @@ def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.count("done already, skipped") == 13
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
+    # a run directory moved elsewhere (as docs/runs/ copies are) keeps its table: rows are labelled by
+    # their evaluation's folder, not by the checkpoint paths written in the reports
+    moved = out.rename(tmp_path / "moved")
+    assert main(["reproduce", "task=pick", "preset=tiny", f"out={moved}"]) == 0
+    assert capsys.readouterr().out.count("done already, skipped") == 13
+    assert [r["agent"] for r in json.loads((moved / "results.json").read_text())["rows"]] == agents
 
 
 def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys, monkeypatch):

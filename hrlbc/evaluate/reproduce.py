@@ -234,7 +234,9 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         "rlbc-scripted": ("master", str(scripted_dir / "best.zip")),
         "rlbc-learned": ("master", str(master_dir / "best.zip")),
     }
-    table = {label: runs[key] for key, label in LABELS.items()}  # the results' rows, in order
+    # The results' rows, in order, each read from its evaluation's directory: a run directory copied or
+    # moved elsewhere (docs/runs/...) keeps its labels, which the checkpoints' paths in the reports would not.
+    table = {label: AGENTS[key][-1] for key, label in LABELS.items()}
 
     def eval_job(key: str) -> Callable[[], Any]:
         agent, ckpt = runs[key]
@@ -282,25 +284,25 @@ def _clocks(walls: dict[str, float]) -> str:
 def write_results(
     out: Path,
     task: str,
-    agents: dict[str, tuple[str, str]],
+    agents: dict[str, str],
     not_run: Sequence[str] = (),
     stages: Collection[str] | None = None,
     given_skills: str = "",
 ) -> Path:
     """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports.
 
-    ``agents`` maps row labels to (agent, checkpoint); ``not_run`` lists the labels left out by ``agents=``.
+    ``agents`` maps row labels to their evaluation's directory in ``out`` (``eval_expert``);
+    ``not_run`` lists the labels left out by ``agents=``.
     ``stages``: the stages this run needs; only their wall-clocks make the total (None: every marker).
     Markers of other stages, left in ``out`` by an earlier run with other agents, are listed apart.
     ``given_skills``: the skills checkpoint the run was given (``skills=``), named with its hash.
     """
     plt = pyplot()
     rows = []
+    label_of = {folder: label for label, folder in agents.items()}
     for report in sorted(out.glob("eval_*/report.json")):
         r = json.loads(report.read_text())
-        label = next(
-            (lbl for lbl, (a, c) in agents.items() if a == r["agent"] and (c or None) == r["checkpoint"]), r["agent"]
-        )
+        label = label_of.get(report.parent.name, r["agent"])
         rows.append(
             {
                 "agent": label,
