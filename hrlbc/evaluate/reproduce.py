@@ -56,6 +56,9 @@ LABELS = {  # the results table's rows, in its order
     "rlbc-scripted": "RLBC, scripted skills",
     "rlbc-learned": "RLBC, learned skills",
 }
+# Each row's label by its evaluation's folder in the run directory, in the table's order: the folder, not the
+# checkpoint path written in the report, so that a run directory copied or moved elsewhere keeps its labels.
+ROWS = {AGENTS[key][-1]: label for key, label in LABELS.items()}
 
 
 # How often a running stage writes its clock: a process killed outright (SIGKILL, a closed session)
@@ -234,9 +237,6 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         "rlbc-scripted": ("master", str(scripted_dir / "best.zip")),
         "rlbc-learned": ("master", str(master_dir / "best.zip")),
     }
-    # The results' rows, in order, each read from its evaluation's directory: a run directory copied or
-    # moved elsewhere (docs/runs/...) keeps its labels, which the checkpoints' paths in the reports would not.
-    table = {label: AGENTS[key][-1] for key, label in LABELS.items()}
 
     def eval_job(key: str) -> Callable[[], Any]:
         agent, ckpt = runs[key]
@@ -268,8 +268,8 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         if name in needed:
             run_stage(stages, name, job)
             if name.startswith("eval_"):
-                write_results(out, task, table, not_run, needed, cfg.skills)  # it grows as agents are evaluated
-    return write_results(out, task, table, not_run, needed, cfg.skills)
+                write_results(out, task, not_run, needed, cfg.skills)  # it grows as agents are evaluated
+    return write_results(out, task, not_run, needed, cfg.skills)
 
 
 def _dotlist(value: Any) -> str:
@@ -284,25 +284,23 @@ def _clocks(walls: dict[str, float]) -> str:
 def write_results(
     out: Path,
     task: str,
-    agents: dict[str, str],
     not_run: Sequence[str] = (),
     stages: Collection[str] | None = None,
     given_skills: str = "",
 ) -> Path:
     """``results.md`` / ``results.json`` and a bar chart with Wilson intervals, from the eval reports.
 
-    ``agents`` maps row labels to their evaluation's directory in ``out`` (``eval_expert``);
-    ``not_run`` lists the labels left out by ``agents=``.
+    Rows are labelled by their evaluation's folder (:data:`ROWS`); ``not_run`` lists the labels left out by
+    ``agents=``.
     ``stages``: the stages this run needs; only their wall-clocks make the total (None: every marker).
     Markers of other stages, left in ``out`` by an earlier run with other agents, are listed apart.
     ``given_skills``: the skills checkpoint the run was given (``skills=``), named with its hash.
     """
     plt = pyplot()
     rows = []
-    label_of = {folder: label for label, folder in agents.items()}
     for report in sorted(out.glob("eval_*/report.json")):
         r = json.loads(report.read_text())
-        label = label_of.get(report.parent.name, r["agent"])
+        label = ROWS.get(report.parent.name, r["agent"])
         rows.append(
             {
                 "agent": label,
@@ -312,7 +310,7 @@ def write_results(
                 "mean_length": r["mean_length"],
             }
         )
-    order = list(agents)
+    order = list(ROWS.values())
     rows.sort(key=lambda x: order.index(x["agent"]) if x["agent"] in order else len(order))
     markers = {p.stem: json.loads(p.read_text())["wall_s"] for p in (out / "stages").glob("*.json")}
     walls = {k: v for k, v in markers.items() if stages is None or k in stages}
