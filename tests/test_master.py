@@ -204,7 +204,7 @@ def test_a_master_runs_over_replacement_skills(tiny_skills, tmp_path, capsys):
     kept, rebuilt = load_master(best, str(tmp_path / "copy.pt")), load_master(best, str(tmp_path / "untrained.pt"))
     for (name, x), y in zip(kept.policy.state_dict().items(), rebuilt.policy.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
-    wide = {**shifted, "model": {**shifted["model"], "width": "full"}}
+    wide = {**shifted, "model": {**shifted["model"], "encoder": "resnet18", "width": "full"}}  # another trunk
     wide["state_dict"] = SkillNet(**wide["model"]).state_dict()
     save_checkpoint(tmp_path / "wide.pt", wide)
     assert_cli_errors(

@@ -202,8 +202,11 @@ def test_shipped_presets_resolve_every_stage_for_every_task(tmp_path, monkeypatc
             reproduce(ReproduceConfig(task=task, preset=preset, out=str(tmp_path / f"{task}_{preset}")))
             assert ran and ran[0] in ("collect_skills", "train_master_scripted"), (preset, task, ran)
     assert load_preset("paper", "breakfast")["train_skills"] == dict(
-        epochs=8, eval_every=2, eval_episodes=20, augment="light", precision="fast"
+        epochs=8, eval_every=2, eval_episodes=20, augment="light", encoder="resnet18", precision="fast"
     )
+    for task in envs.TASKS:  # the paper preset stays RLBC's network; the quick one trains the fast encoder
+        assert load_preset("paper", task)["train_flat_bc"]["encoder"] == "resnet18"
+        assert load_preset("quick", task)["train_skills"]["encoder"] == "spatial"
     assert load_preset("paper", "bowl")["collect_skills"]["episodes"] == 1000
     assert load_preset("paper", "pick")["collect_skills"]["episodes"] == 500
 

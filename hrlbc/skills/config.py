@@ -6,6 +6,7 @@ from here that takes a second, not the ~5-10 s of importing torch, torchvision a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import envs
 from hrlbc.config import CONFIG_DIR, ConfigError, require_at_least
 
 WIDTHS = {"narrow": (32, 64, 128, 256), "full": (64, 128, 256, 512)}  # ResNet-18 stage widths
-POOLS = ("avg", "keypoints")  # pooling of the last feature map (hrlbc.skills.model)
+POOLS = ("auto", "avg", "keypoints", "flatten")  # pooling of the last feature map (hrlbc.skills.model)
+ENCODERS = ("resnet18", "spatial")  # skill-network trunks (hrlbc.skills.model)
 PRECISIONS = ("auto", "fp32", "bf16", "fast")  # training matmuls; see autocast_bf16
 
 
@@ -28,8 +30,15 @@ class TrainSkillsConfig:
     epochs: int = field(default=20, metadata={"help": "training epochs"})
     batch_size: int = field(default=64, metadata={"help": "batch size"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    encoder: str = field(
+        default="spatial",
+        metadata={"help": "trunk: spatial (compact CNN for 64 px depth, ~8x faster) or resnet18 (RLBC's)"},
+    )
     width: str = field(default="narrow", metadata={"help": "ResNet-18 widths: narrow (32-256) or full (64-512)"})
-    pool: str = field(default="avg", metadata={"help": "last feature map pooling: avg or keypoints (spatial softmax)"})
+    pool: str = field(
+        default="auto",
+        metadata={"help": "last map pooling: auto (resnet18: avg, spatial: flatten), avg, keypoints, flatten"},
+    )
     ema: float = field(default=0.999, metadata={"help": "decay of the weight average the policy uses (0 = off)"})
     frames: int = field(default=3, metadata={"help": "stacked depth frames K"})
     frame_stride: int = field(default=1, metadata={"help": "steps between stacked frames"})
@@ -41,6 +50,13 @@ class TrainSkillsConfig:
         metadata={"help": "gripper label: close this many steps early (RLBC: 5; our fingers close in one step)"},
     )
     gripper_weight: float = field(default=0.1, metadata={"help": "lambda: weight of the gripper cross-entropy"})
+    aux_state: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of an auxiliary loss predicting the privileged state (objects relative to the tool, "
+            "finger gap) from the image features; training only (0 = off)"
+        },
+    )
     image_size: int = field(default=0, metadata={"help": "expected depth resolution (0 = the dataset's)"})
     augment: str = field(default="light", metadata={"help": "augmentation preset: none, light, sim2real"})
     flat: bool = field(default=False, metadata={"help": "flat BC: no skill input (one policy for the whole task)"})
@@ -62,17 +78,24 @@ class TrainSkillsConfig:
         default=-1,
         metadata={"help": "DataLoader worker processes (-1 = auto: in-process on CPU, cores - 1 up to 8 on CUDA)"},
     )
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = all cores)"})
+    threads: int = field(
+        default=0,
+        metadata={"help": "torch CPU threads (0 = the cores other processes leave free, re-checked every 2 s)"},
+    )
     cache_gb: float = field(default=4.0, metadata={"help": "load frames into RAM when they fit in this many GiB"})
     seed: int = field(default=0, metadata={"help": "seed (split, init, sampling, augmentation)"})
     resume: bool = field(default=False, metadata={"help": "continue from out/last.pt"})
 
     def validate(self) -> None:
         require_at_least(self, ("epochs", "batch_size", "frames", "frame_stride", "eval_episodes"))
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not self.lr > 0 or not math.isfinite(self.lr):  # "not >": NaN fails every comparison
+            raise ConfigError(f"lr must be a finite number > 0, got {self.lr}")
+        if not self.aux_state >= 0 or not math.isfinite(self.aux_state):
+            raise ConfigError(f"aux_state must be a finite number >= 0, got {self.aux_state}")
         if self.width not in WIDTHS:
             raise ConfigError(f"width must be one of {list(WIDTHS)}, got {self.width!r}")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder must be one of {list(ENCODERS)}, got {self.encoder!r}")
         if self.pool not in POOLS:
             raise ConfigError(f"pool must be one of {list(POOLS)}, got {self.pool!r}")
         if not 0 <= self.ema < 1:

@@ -35,6 +35,7 @@ class Targets:
     gripper: np.ndarray  # (T, n_offsets) int64, 1 = open
     vel_mean: np.ndarray  # (vel_dim,)
     vel_std: np.ndarray  # (vel_dim,)
+    aux: np.ndarray | None = None  # (T, D) float32, standardised privileged state (auxiliary targets)
 
 
 def build_targets(
@@ -75,6 +76,22 @@ def build_targets(
     grip_idx = np.minimum(idx + lookahead, seg_end[:, None] - 1)
     gripper = ((actions[idx, -1] > 0) & (actions[grip_idx, -1] > 0)).astype(np.int64)
     return Targets(skill, episode, starts, velocity, gripper, mean.astype(np.float32), std.astype(np.float32))
+
+
+def aux_state_targets(ds: DemoDataset, stats_frames: np.ndarray) -> np.ndarray:
+    """Auxiliary targets (T, D) float32: where each task object is relative to the tool, and the finger gap.
+
+    From the store's privileged state: ``<object>_pos - tcp_pos`` (m, world frame) for every object, then
+    ``gripper``; each column standardised over ``stats_frames``. Relative positions are what the skills
+    steer by, and unlike absolute ones they survive a random shift of the image.
+    """
+    layout = {k: slice(*v) for k, v in ds.metadata["state_layout"].items()}
+    state = np.asarray(ds.arrays["state"][: ds.num_frames], dtype=np.float32)
+    tcp = state[:, layout["tcp_pos"]]
+    objects = [k for k in layout if k.endswith("_pos") and k != "tcp_pos"]
+    aux = np.concatenate([state[:, layout[k]] - tcp for k in objects] + [state[:, layout["gripper"]]], axis=1)
+    ref = aux[stats_frames]
+    return ((aux - ref.mean(0)) / (ref.std(0) + 1e-6)).astype(np.float32)
 
 
 class FrameSource:
@@ -150,14 +167,17 @@ class BCBatches(torch.utils.data.Dataset):
         depth = depth.astype(np.float32) / 65535.0
         if self.augment is not None:
             mask = self.source.get("mask", hist)[np.arange(len(index)), :, view] if self.use_mask else None
-            depth = np.stack([self.augment(depth[i], None if mask is None else mask[i]) for i in range(len(index))])
+            depth = self.augment.batch(depth, mask)
         t = self.targets
-        return {
+        batch = {
             "depth": torch.from_numpy(depth),
             "skill": torch.from_numpy(t.skill[index]),
             "velocity": torch.from_numpy(t.velocity[index]),
             "gripper": torch.from_numpy(t.gripper[index]),
         }
+        if t.aux is not None:
+            batch["aux"] = torch.from_numpy(t.aux[index])
+        return batch
 
 
 class BlockShuffleSampler(torch.utils.data.Sampler):

@@ -1,15 +1,23 @@
-"""The skill network: a torchvision ResNet-18 trunk on stacked depth frames, FiLM-conditioned on the skill.
+"""The skill network: a trunk on stacked depth frames, FiLM-conditioned on the skill, and action heads.
 
 Input: (B, K, H, W) depth in [0, 1] (K stacked frames, newest last), scaled to [-1, 1] inside.
-Trunk: 7x7/2 stem (64 channels) + max-pool, then four stages of two torchvision ``BasicBlock``s,
-widths 32-64-128-256 (``narrow``, RLBC's reference) or 64-128-256-512 (``full``, ResNet-18).
+Trunks (``encoder``):
+
+- ``resnet18``: RLBC's. A 7x7/2 stem (64 channels) + max-pool, then four stages of two torchvision
+  ``BasicBlock``s, widths 32-64-128-256 (``width=narrow``, RLBC's reference) or 64-128-256-512
+  (``full``). ~50 M multiply-adds per 64x64 sample (narrow).
+- ``spatial``: a compact CNN for 64x64 depth (~6 M multiply-adds). Objects are 1-3 px wide there, so
+  nothing is thrown away before the first convolution has seen every pixel (3x3 kernels at stride 2
+  overlap, no max-pool); two coordinate channels (CoordConv) tell every filter where it is; capacity
+  goes to the 16x16 and 8x8 maps, where the objects are a few pixels apart; and the last map is
+  flattened, not averaged (``pool=flatten``), so the head sees *where* things are.
+
 FiLM: a one-hot skill id -> linear -> per-stage (gamma, beta), applied as ``x * (1 + gamma) + beta``
 after each stage, so one network serves all skills. ``film=False`` gives the flat-BC network.
-Pooling of the last feature map: ``avg`` (global average, ResNet's) or ``keypoints`` (a spatial
-softmax, as in robomimic: ``n`` learned keypoints, each the expected image position (x, y) in [-1, 1]
-of a softmax over one 1x1-conv channel). Keypoints keep *where* features are, which average pooling
-discards; on Pick they still did worse (93% / 83% at 64 / 128 px vs 97% / 99%, README), so ``avg``
-is the default.
+Pooling of the last feature map: ``avg`` (global average, ResNet's), ``keypoints`` (a spatial softmax,
+as in robomimic: ``n`` learned keypoints, each the expected image position (x, y) in [-1, 1] of a
+softmax over one 1x1-conv channel) or ``flatten`` (a 1x1 convolution to a few channels, then every
+position's values). ``auto`` is ``avg`` for ``resnet18`` and ``flatten`` for ``spatial``.
 Heads, for each action offset: normalised velocities (``vel_dim``) and 2 gripper logits
 (0 = close, 1 = open).
 """
@@ -20,9 +28,13 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
-from hrlbc.skills.config import POOLS, WIDTHS
+from hrlbc.skills.config import ENCODERS, POOLS, WIDTHS
 
 KEYPOINTS = 32
+# The spatial trunk's stages: (output channels, stride) of one 3x3 convolution + BatchNorm + ReLU each,
+# FiLM after each. 64 -> 32 -> 16 -> 16 -> 8 px.
+SPATIAL_STAGES = ((16, 2), (32, 2), (32, 1), (64, 2))
+FLATTEN_CHANNELS = 16  # pool=flatten: channels kept per position of the last map (8 x 8 x 16 = 1024 values)
 
 
 def _stage(inplanes: int, planes: int, stride: int) -> nn.Sequential:
@@ -32,8 +44,27 @@ def _stage(inplanes: int, planes: int, stride: int) -> nn.Sequential:
     return nn.Sequential(BasicBlock(inplanes, planes, stride, downsample), BasicBlock(planes, planes))
 
 
+def _conv_bn_relu(inplanes: int, planes: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(planes),
+        nn.ReLU(inplace=True),
+    )
+
+
+def coord_channels(depth: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) -> (B, K + 2, H, W): the frames and each pixel's (x, y) in [-1, 1] (CoordConv)."""
+    b, _, h, w = depth.shape
+    ys, xs = torch.meshgrid(
+        torch.linspace(-1, 1, h, device=depth.device, dtype=depth.dtype),
+        torch.linspace(-1, 1, w, device=depth.device, dtype=depth.dtype),
+        indexing="ij",
+    )
+    return torch.cat([depth, torch.stack([xs, ys]).expand(b, 2, h, w)], dim=1)
+
+
 class SkillNet(nn.Module):
-    """FiLM-conditioned ResNet-18 policy network (see the module docstring)."""
+    """FiLM-conditioned policy network (see the module docstring for encoders and pooling)."""
 
     def __init__(
         self,
@@ -44,24 +75,42 @@ class SkillNet(nn.Module):
         width: str = "narrow",
         film: bool = True,
         pool: str = "avg",
+        encoder: str = "resnet18",
+        image_size: int = 64,
+        aux_dim: int = 0,
     ) -> None:
         super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {list(ENCODERS)}, got {encoder!r}")
         if width not in WIDTHS:
             raise ValueError(f"width must be one of {list(WIDTHS)}, got {width!r}")
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
-        widths = WIDTHS[width]
+        if pool == "auto":
+            pool = "flatten" if encoder == "spatial" else "avg"
         self.n_skills, self.vel_dim, self.n_offsets, self.film_enabled = n_skills, vel_dim, n_offsets, film
-        self.stem = nn.Sequential(
-            nn.Conv2d(frames, 64, kernel_size=7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
-        )
-        stages, inplanes = [], 64
-        for i, planes in enumerate(widths):
-            stages.append(_stage(inplanes, planes, 1 if i == 0 else 2))
-            inplanes = planes
+        self.encoder = encoder
+        if encoder == "resnet18":
+            widths = WIDTHS[width]
+            self.stem = nn.Sequential(
+                nn.Conv2d(frames, 64, kernel_size=7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(64),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+            )
+            stages, inplanes = [], 64
+            for i, planes in enumerate(widths):
+                stages.append(_stage(inplanes, planes, 1 if i == 0 else 2))
+                inplanes = planes
+            map_size = -(-image_size // 32)  # each stride-2 layer rounds up
+        else:
+            widths = tuple(c for c, _ in SPATIAL_STAGES)
+            self.stem = nn.Identity()
+            stages, inplanes = [], frames + 2  # + the coordinate channels
+            for planes, stride in SPATIAL_STAGES:
+                stages.append(_conv_bn_relu(inplanes, planes, stride))
+                inplanes = planes
+            map_size = -(-image_size // 8)
         self.stages = nn.ModuleList(stages)
         self.widths = widths
         self.film = nn.Linear(n_skills, 2 * sum(widths)) if film else None
@@ -70,17 +119,26 @@ class SkillNet(nn.Module):
             nn.init.zeros_(self.film.bias)
         self.feature_dim = widths[-1]
         self.keypoints = nn.Conv2d(widths[-1], KEYPOINTS, kernel_size=1) if pool == "keypoints" else None
-        pooled = 2 * KEYPOINTS if self.keypoints is not None else widths[-1]
+        self.squeeze = None
+        if pool == "flatten":
+            self.squeeze = nn.Sequential(nn.Conv2d(widths[-1], FLATTEN_CHANNELS, 1), nn.ReLU(inplace=True))
+        pooled = {"keypoints": 2 * KEYPOINTS, "flatten": FLATTEN_CHANNELS * map_size**2}.get(pool, widths[-1])
         self.head = nn.Sequential(
             nn.Linear(pooled, 256), nn.ReLU(inplace=True), nn.Linear(256, n_offsets * (vel_dim + 2))
         )
+        # Training only: a linear read-out of privileged state (object positions relative to the tool) from
+        # the pooled features, so the trunk learns to localise from a dense signal (train-skills' aux_state).
+        self.aux = nn.Linear(pooled, aux_dim) if aux_dim > 0 else None
         # NHWC: measured on the 2-core CPU, 1.2x training and 1.6x single-frame inference (README); the
         # weights keep this layout through load_state_dict, .to(device) and deep copies.
         self.to(memory_format=torch.channels_last)
 
     def features(self, depth: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
         """Trunk feature map (B, C, h, w) for ``depth`` (B, K, H, W) in [0, 1] and ``skill`` (B,) long."""
-        x = self.stem((depth * 2.0 - 1.0).contiguous(memory_format=torch.channels_last))
+        x = depth * 2.0 - 1.0
+        if self.encoder == "spatial":
+            x = coord_channels(x)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         if self.film is not None:
             if skill is None:
                 raise ValueError("this skill network is FiLM-conditioned: give a skill id")
@@ -95,12 +153,20 @@ class SkillNet(nn.Module):
 
     def forward(self, depth: torch.Tensor, skill: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (velocities (B, n_offsets, vel_dim) normalised, gripper logits (B, n_offsets, 2))."""
+        return self.forward_all(depth, skill)[:2]
+
+    def forward_all(
+        self, depth: torch.Tensor, skill: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``forward``'s outputs plus the auxiliary state prediction (B, aux_dim), None without one."""
         x = self.pool(self.features(depth, skill))
         out = self.head(x).view(-1, self.n_offsets, self.vel_dim + 2)
-        return out[..., : self.vel_dim], out[..., self.vel_dim :]
+        return out[..., : self.vel_dim], out[..., self.vel_dim :], None if self.aux is None else self.aux(x)
 
     def pool(self, maps: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) feature maps -> (B, D) pooled features (see the module docstring)."""
+        if self.squeeze is not None:
+            return self.squeeze(maps).flatten(1)
         if self.keypoints is None:
             return maps.mean(dim=(2, 3))
         logits = self.keypoints(maps).flatten(2).float()  # (B, n, h*w); softmax in fp32 under autocast

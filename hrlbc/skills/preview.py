@@ -31,7 +31,8 @@ def augment_preview(cfg: PreviewConfig) -> Path:
         idx = [int(t) - 2, int(t) - 1, int(t)]
         depth = np.stack([ds.frame(i, keys=("depth",))["depth"][0] for i in idx])
         mask = np.stack([np.asarray(ds.arrays["mask"][i][0]) for i in idx]) if "mask" in ds.arrays else None
-        images = [frames["depth"][0]] + [aug(depth, mask)[-1] for _ in range(cfg.samples)]
+        masks = None if mask is None else mask[None]
+        images = [frames["depth"][0]] + [aug.batch(depth[None], masks)[0, -1] for _ in range(cfg.samples)]
         for c, img in enumerate(images):
             axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=1)
             axes[r, c].axis("off")

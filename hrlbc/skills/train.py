@@ -24,10 +24,18 @@ import envs
 from demos import open_dataset
 from demos.collect import VALIDATION_SEED_START
 from hrlbc.config import ConfigError, run_checkpoint, save_config
+from hrlbc.cpu import ThreadFit
 from hrlbc.figures import pyplot, save_png
 from hrlbc.skills.augment import DepthAugment
 from hrlbc.skills.config import TrainSkillsConfig
-from hrlbc.skills.data import BCBatches, BlockShuffleSampler, FrameSource, batch_loader, build_targets
+from hrlbc.skills.data import (
+    BCBatches,
+    BlockShuffleSampler,
+    FrameSource,
+    aux_state_targets,
+    batch_loader,
+    build_targets,
+)
 from hrlbc.skills.model import SkillNet
 from hrlbc.skills.policy import (
     CHECKPOINT_FORMAT,
@@ -79,6 +87,16 @@ def loader_workers(requested: int, device: torch.device) -> int:
     return min(8, max(1, (os.cpu_count() or 2) - 1)) if device.type == "cuda" else 0
 
 
+def thread_fit(requested: int, device: torch.device) -> ThreadFit | None:
+    """Training's torch threads for ``threads=requested``: a fixed count, or with 0 on a CPU a
+    :class:`ThreadFit` that follows the cores other processes leave free (call its ``check()`` per batch).
+    """
+    if requested > 0 or device.type != "cpu":
+        torch.set_num_threads(requested or os.cpu_count() or 1)
+        return None
+    return ThreadFit()
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -117,13 +135,18 @@ def frames_of(ds, episodes: np.ndarray) -> np.ndarray:
 
 
 def bc_loss(
-    model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: float, flat: bool
+    model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: float, flat: bool, aux_weight: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (total loss, per-sample loss (B,)) for a batch on the model's device."""
-    vel, logits = model(batch["depth"], None if flat else batch["skill"])
+    """Return (total loss, per-sample loss (B,)) for a batch on the model's device.
+
+    ``aux_weight`` > 0 adds that weight x the MSE of the auxiliary state prediction (``batch["aux"]``).
+    """
+    vel, logits, aux = model.forward_all(batch["depth"], None if flat else batch["skill"])
     mse = ((vel.float() - batch["velocity"]) ** 2).mean(dim=(1, 2))
     ce = nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["gripper"].flatten(), reduction="none")
     per_sample = mse + gripper_weight * ce.view(len(mse), -1).mean(1)
+    if aux is not None and aux_weight > 0:  # training only: validation reports the policy's loss alone
+        per_sample = per_sample + aux_weight * ((aux.float() - batch["aux"]) ** 2).mean(dim=1)
     return per_sample.mean(), per_sample
 
 
@@ -150,8 +173,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     last_path = run_checkpoint(out, "last.pt", cfg.resume)
     device = resolve_device(cfg.device)
     workers = loader_workers(cfg.num_workers, device)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    threads = thread_fit(cfg.threads, device)
     torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
@@ -173,6 +195,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         stats_frames=train_frames,
         std_floor=0.1 * np.asarray(limits, np.float32),
     )
+    if cfg.aux_state > 0:
+        targets.aux = aux_state_targets(ds, train_frames)
     augment = DepthAugment(cfg.augment, image_size, seed=cfg.seed)
     keys = ("depth", "mask") if augment.needs_mask else ("depth",)
     source = FrameSource(ds, keys, cfg.cache_gb * 2**30)
@@ -192,6 +216,9 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         width=cfg.width,
         film=not cfg.flat,
         pool=cfg.pool,
+        encoder=cfg.encoder,
+        image_size=image_size,
+        aux_dim=0 if targets.aux is None else targets.aux.shape[1],
     )
     model = SkillNet(**model_args).to(device)
     optimizer = adam(model.parameters(), cfg.lr, device)
@@ -261,7 +288,8 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         print(
             f"train-skills {spec.name} ({'flat BC' if cfg.flat else 'skills'}): {len(train_frames)} frames of "
             f"{len(train_eps)} episodes to train, {len(val_frames)} of {len(val_eps)} to validate; {device.type}, "
-            f"{torch.get_num_threads()} threads, {'bf16' if amp else 'fp32'}, augment={cfg.augment}, "
+            f"{'up to ' if threads is not None else ''}{torch.get_num_threads()} threads, "
+            f"{'bf16' if amp else 'fp32'}, encoder={encoder_name(cfg)}, augment={cfg.augment}, "
             f"epochs {start_epoch + 1}-{cfg.epochs} -> {out}",
             flush=True,
         )
@@ -297,9 +325,11 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         for i, batch in enumerate(loader):
             if i >= n_batches:
                 break
+            if threads is not None:
+                threads.check()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, _ = bc_loss(model, batch, cfg.gripper_weight, cfg.flat)
+                loss, _ = bc_loss(model, batch, cfg.gripper_weight, cfg.flat, cfg.aux_state)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingError(
@@ -386,8 +416,13 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     if env is not None:
         env.close()
     what = "flat BC" if cfg.flat else "skills"
-    plot_curves(history, out / "curves.png", f"{spec.env_id} {what} ({cfg.width}, augment={cfg.augment})")
+    plot_curves(history, out / "curves.png", f"{spec.env_id} {what} ({encoder_name(cfg)}, augment={cfg.augment})")
     return out / "best.pt"
+
+
+def encoder_name(cfg: TrainSkillsConfig) -> str:
+    """``spatial`` or ``resnet18-narrow``: the trunk as a label for logs and charts."""
+    return cfg.encoder if cfg.encoder != "resnet18" else f"resnet18-{cfg.width}"
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
