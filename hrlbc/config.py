@@ -8,6 +8,7 @@ Unknown keys and ill-typed values are errors that name the key and list the vali
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,10 +95,23 @@ def resolve(schema: type[T], args: list[str] | dict, section: str | None = None)
         raise ConfigError(f"unknown config key {exc.full_key or exc.key!r}; valid keys: {valid}") from None
     except OmegaConfBaseException as exc:
         raise ConfigError(f"bad value for {exc.full_key or exc.key!r}: {str(exc).splitlines()[0]}") from None
+    check_finite(cfg)
     validate = getattr(cfg, "validate", None)
     if validate is not None:
         validate()
     return cfg
+
+
+def check_finite(cfg: Any) -> None:
+    """ConfigError naming the first float field of ``cfg`` (a dataclass) that is NaN or infinite.
+
+    One rule for every command: no key is meant to take NaN or inf, and either would otherwise reach a
+    dataset or a checkpoint silently (a NaN noise level writes NaN actions).
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number, got {value}")
 
 
 def save_config(cfg: Any, path: Path) -> None:

@@ -34,6 +34,15 @@ def test_render_writes_a_png(tmp_path):
         (["render", "image_size=0"], "image_size must be a positive integer"),
         (["render", "camera=fisheye"], "camera must be one of"),
         (["render", "seed"], "key=value"),
+        # NaN and inf are refused for every float key of every command, before any work starts
+        (["collect", "task=pick", "noise=nan", "out=/nonexistent/x"], "noise must be a finite number, got nan"),
+        (["train-skills", "lr=nan"], "lr must be a finite number, got nan"),
+        (["train-skills", "aux_state=inf"], "aux_state must be a finite number, got inf"),
+        (["train-master", "gamma=-inf"], "gamma must be a finite number"),
+        (["train-master", "lr=0"], "lr must be > 0, got 0.0"),
+        (["train-master", "gamma=1.5"], "gamma must be in (0, 1], got 1.5"),
+        (["train-master", "ent_coef=-0.1"], "ent_coef must be >= 0"),
+        (["train-skills", "encoder=vit"], "encoder must be one of"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

@@ -6,7 +6,6 @@ from here that takes a second, not the ~5-10 s of importing torch, torchvision a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,10 +87,10 @@ class TrainSkillsConfig:
 
     def validate(self) -> None:
         require_at_least(self, ("epochs", "batch_size", "frames", "frame_stride", "eval_episodes"))
-        if not self.lr > 0 or not math.isfinite(self.lr):  # "not >": NaN fails every comparison
-            raise ConfigError(f"lr must be a finite number > 0, got {self.lr}")
-        if not self.aux_state >= 0 or not math.isfinite(self.aux_state):
-            raise ConfigError(f"aux_state must be a finite number >= 0, got {self.aux_state}")
+        if self.lr <= 0:  # NaN and inf: hrlbc.config.check_finite, for every command's float keys
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.aux_state < 0:
+            raise ConfigError(f"aux_state must be >= 0, got {self.aux_state}")
         if self.width not in WIDTHS:
             raise ConfigError(f"width must be one of {list(WIDTHS)}, got {self.width!r}")
         if self.encoder not in ENCODERS:
