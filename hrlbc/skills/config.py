@@ -57,7 +57,7 @@ class TrainSkillsConfig:
         },
     )
     image_size: int = field(default=0, metadata={"help": "expected depth resolution (0 = the dataset's)"})
-    augment: str = field(default="light", metadata={"help": "augmentation preset: none, light, sim2real"})
+    augment: str = field(default="light", metadata={"help": "augmentation preset: none, light, shift, sim2real"})
     flat: bool = field(default=False, metadata={"help": "flat BC: no skill input (one policy for the whole task)"})
     val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
     checkpoint_every: int = field(default=5, metadata={"help": "keep epoch_N.pt every N epochs (0 = never)"})
