@@ -117,7 +117,7 @@ class TrainSkillsConfig:
 @dataclass
 class PreviewConfig:
     data: str = field(default="???", metadata={"help": "dataset directory"})
-    augment: str = field(default="sim2real", metadata={"help": "preset: none, light, sim2real"})
+    augment: str = field(default="sim2real", metadata={"help": "preset: none, light, shift, sim2real"})
     out: str = field(default="augment.png", metadata={"help": "output PNG"})
     rows: int = field(default=4, metadata={"help": "frames shown (one row each)"})
     samples: int = field(default=6, metadata={"help": "augmented samples per frame"})
