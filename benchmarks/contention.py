@@ -15,6 +15,7 @@ around each busy measurement) ``--rounds`` times, and prints the medians and bus
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,7 @@ def stage_runners(tmp: Path, stages: list[str], threads: int, workers: int) -> d
             open_dataset(str(data)), "spatial", 64, "shift", loader_workers(workers, device), device, "auto", fit
         )
         runners["train"] = lambda: loop(150)  # ~5 s: ThreadFit re-checks every 2 s
-    count = iter(range(10**6))
+    count = itertools.count()  # a fresh output folder per measurement
 
     def evaluate_speed() -> float:
         cfg = EvaluateConfig(

@@ -139,7 +139,7 @@ class DepthAugment:
         specs = load_preset(preset)
         self.batched = [_batched(s) for s in specs if s["name"] in BATCHED]
         specs = [s for s in specs if s["name"] not in BATCHED]
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng()  # the batch transforms' draws; set_seed below seeds them
         split = max((i + 1 for i, s in enumerate(specs) if s["name"] in CUSTOM), default=0)
         transforms = [_transform(s, size) for s in specs]
         self.with_mask = A.Compose(transforms[:split]) if split else None
