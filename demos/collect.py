@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 import envs
+from demos.progress import progress_bar
 from demos.store import DatasetError, DemoWriter, quantise_depth
 from envs.skills import add_noise
 
@@ -220,12 +220,11 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     # fork: no PyBullet client is open in this process at this point, and it needs no __main__ guard
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     pool = ctx.Pool(min(cfg.workers, len(todo)), initializer=_init_worker, initargs=(cfg,)) if cfg.workers > 1 else None
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.episodes,
         initial=writer.num_episodes,
         unit="ep",
         disable=not progress,
-        dynamic_ncols=True,
         desc=f"collect {cfg.task}/{cfg.mode}",
     )
     start, frames = time.perf_counter(), 0

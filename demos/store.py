@@ -19,16 +19,25 @@ size, ``D`` state size)::
     <root>/meta/length            int32  (E,)
     <root>/meta/failure           int8   (E,)          0 none, 1 object_fell, 2 other
     <root>/meta/camera            float64 (E, V, 9)    target xyz, distance, yaw, pitch, fov, near, far
+    <root>/meta/checksum          uint64 (E, K)        per episode, a BLAKE2b-64 digest of each data array's frames
+                                                       (columns: attrs "checksum_arrays"; stores made before: absent)
 
 Frame ``t`` pairs the observation before step ``t`` with the action taken at it. Crash safety: zarr
 writes each chunk and metadata file atomically; an episode is appended to every array first and
 counted in ``num_episodes`` (the commit record) last, so a reader, and a resumed writer, see only
 whole episodes. Arrays may be longer than the committed part after a crash; the writer truncates them
-on resume, readers slice them by ``episode_ends[:num_episodes]``.
+on resume, readers slice them by ``episode_ends[:num_episodes]``. A new store is built in a sibling
+``<root>.creating`` directory and renamed into place once complete, so a kill during creation leaves nothing
+that blocks the next run.
+
+Integrity: each episode's checksums are computed from the frames as written, when the episode is committed.
+:meth:`DemoDataset.verify` re-reads every committed frame and names each damaged array and episode (a
+missing chunk, which zarr would otherwise read as zeros, an unreadable one, or different bytes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -43,6 +52,18 @@ SCHEMA_VERSION = 1
 FAILURES = {None: 0, "object_fell": 1}
 DEPTH_SCALE = 65535.0
 META_ARRAYS = ("seed", "success", "length", "failure", "camera")
+CREATING_SUFFIX = ".creating"
+# Chunks equal to the fill value are written too: then a missing chunk file always means damage. (zarr skips
+# them by default, and reads a missing chunk back as the fill value: lost frames would read as zeros.)
+zarr.config.set({"array.write_empty_chunks": True})
+# Stores made before checksums did skip such chunks; there, only arrays that are never all zero are checked.
+NEVER_ZERO = ("data/depth", "meta/episode_ends", "meta/length")
+
+
+def checksum(values: np.ndarray) -> int:
+    """BLAKE2b-64 of an array's bytes (C order) as an unsigned int: one episode of one data array."""
+    digest = hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 class DatasetError(ValueError):
@@ -87,7 +108,11 @@ class DemoWriter:
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
         if self.path.exists() and any(self.path.iterdir()):
+            problems = DemoDataset(self.path).verify()
+            if problems:  # resuming would build on (or truncate) damaged data: refuse, change nothing
+                raise DatasetError(damage_message(self.path, problems))
             self.root = _open_group(self.path, mode="r+")
+            self.checksum_arrays = list(self.root.attrs.get("checksum_arrays", []))
             stored = dict(self.root.attrs.get("hrlbc", {}))
             if stored.get("compat") != metadata.get("compat"):
                 diff = _describe_difference(stored.get("compat", {}), metadata.get("compat", {}))
@@ -97,27 +122,43 @@ class DemoWriter:
                 )
             self._truncate_to_committed()
         else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.root = zarr.open_group(str(self.path), mode="w", zarr_format=3)
-            data = self.root.create_group("data")
-            for name, (shape, dtype) in frame_shapes.items():
-                data.create_array(
-                    name, shape=(0, *shape), chunks=(chunk_frames, *shape), dtype=dtype, compressors=_compressor()
-                )
-            meta = self.root.create_group("meta")
-            meta.create_array("episode_ends", shape=(0,), chunks=(4096,), dtype="int64")
-            for name, dtype, shape in (
-                ("seed", "int64", ()),
-                ("success", "bool", ()),
-                ("length", "int32", ()),
-                ("failure", "int8", ()),
-                ("camera", "float64", (n_views, 9)),
-            ):
-                meta.create_array(name, shape=(0, *shape), chunks=(4096, *shape), dtype=dtype)
-            self.root.attrs.update({"hrlbc": metadata, "num_episodes": 0, "schema_version": SCHEMA_VERSION})
+            self.root = self._create(metadata, frame_shapes, n_views, chunk_frames)
+            self.checksum_arrays = list(self.root.attrs["checksum_arrays"])
         self.num_episodes = int(self.root.attrs["num_episodes"])
         ends = self.root["meta/episode_ends"]
         self.num_frames = int(ends[self.num_episodes - 1]) if self.num_episodes else 0
+
+    def _create(
+        self, metadata: dict[str, Any], frame_shapes: dict[str, tuple[tuple[int, ...], str]], n_views: int, chunks: int
+    ) -> zarr.Group:
+        """Build the empty store beside its place and rename it in: a kill leaves only ``<path>.creating``."""
+        tmp = self.path.with_name(self.path.name + CREATING_SUFFIX)
+        if tmp.exists():
+            shutil.rmtree(tmp)  # a creation killed before: nothing in it was ever committed
+        tmp.mkdir(parents=True)
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        data = root.create_group("data")
+        for name, (shape, dtype) in frame_shapes.items():
+            data.create_array(name, shape=(0, *shape), chunks=(chunks, *shape), dtype=dtype, compressors=_compressor())
+        meta = root.create_group("meta")
+        meta.create_array("episode_ends", shape=(0,), chunks=(4096,), dtype="int64")
+        names = sorted(frame_shapes)
+        for name, dtype, shape in (
+            ("seed", "int64", ()),
+            ("success", "bool", ()),
+            ("length", "int32", ()),
+            ("failure", "int8", ()),
+            ("camera", "float64", (n_views, 9)),
+            ("checksum", "uint64", (len(names),)),
+        ):
+            meta.create_array(name, shape=(0, *shape), chunks=(4096, *shape), dtype=dtype)
+        root.attrs.update(
+            {"hrlbc": metadata, "num_episodes": 0, "schema_version": SCHEMA_VERSION, "checksum_arrays": names}
+        )
+        if self.path.exists():
+            self.path.rmdir()  # empty (checked by the caller)
+        tmp.rename(self.path)
+        return zarr.open_group(str(self.path), mode="r+")
 
     def _truncate_to_committed(self) -> None:
         """Drop whatever a killed writer appended after the last committed episode."""
@@ -128,17 +169,23 @@ class DemoWriter:
             arr = self.root[f"data/{name}"]
             if arr.shape[0] != frames:
                 arr.resize((frames, *arr.shape[1:]))
-        for name in ("episode_ends", *META_ARRAYS):
+        for name in ("episode_ends", *self._meta_arrays()):
             arr = self.root[f"meta/{name}"]
             if arr.shape[0] != n:
                 arr.resize((n, *arr.shape[1:]))
+
+    def _meta_arrays(self) -> tuple[str, ...]:
+        return (*META_ARRAYS, "checksum") if self.checksum_arrays else META_ARRAYS
 
     def append(self, frames: dict[str, np.ndarray], episode: dict[str, Any]) -> None:
         """Append one episode: ``frames`` name -> (T, ...) arrays; ``episode`` seed, success, failure, camera."""
         length = len(frames["action"])
         start, end = self.num_frames, self.num_frames + length
+        digests = {}
         for name, values in frames.items():
             arr = self.root[f"data/{name}"]
+            values = np.asarray(values, dtype=arr.dtype)  # the bytes as stored
+            digests[name] = checksum(values)
             arr.resize((end, *arr.shape[1:]))
             arr[start:end] = values
         e = self.num_episodes
@@ -149,8 +196,9 @@ class DemoWriter:
             "failure": FAILURES.get(episode["failure"], 2),
             "camera": episode["camera"],
             "episode_ends": end,
+            "checksum": [digests[name] for name in self.checksum_arrays],
         }
-        for name in (*META_ARRAYS, "episode_ends"):
+        for name in (*self._meta_arrays(), "episode_ends"):
             arr = self.root[f"meta/{name}"]
             arr.resize((e + 1, *arr.shape[1:]))
             arr[e] = row[name]
@@ -167,7 +215,10 @@ def _open_group(path: Path, mode: str = "r") -> zarr.Group:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
         raise DatasetError(f"no hrlbc dataset at {path} (expected a zarr store made by 'hrlbc collect')") from None
     if "num_episodes" not in root.attrs or "data" not in root:
-        raise DatasetError(f"{path} is not an hrlbc dataset (no 'num_episodes' attribute / 'data' group)")
+        raise DatasetError(
+            f"{path} is not an hrlbc dataset (no 'num_episodes' attribute / 'data' group); if an older hrlbc "
+            "collect was killed while creating it, delete the folder and run the command again"
+        )
     return root
 
 
@@ -232,10 +283,102 @@ class DemoDataset:
             out["depth"] = dequantise_depth(out["depth"])
         return out
 
+    def verify(self, max_frames_per_read: int = 8192) -> list[str]:
+        """Check the structure and every committed episode; one line per problem, ``[]`` when intact.
+
+        Structure: every committed row of every array has its chunk on disk (zarr reads a missing chunk as
+        zeros), and the episode index agrees with the episode lengths. Episodes: every data array's frames
+        are readable and, where the store has checksums, hash to the digests recorded at commit time.
+        """
+        problems: list[str] = []
+        n, ends = self.num_episodes, self.episode_ends
+        lengths = np.asarray(self.root["meta/length"][:n], dtype=np.int64) if "length" in self.root["meta"] else None
+        if lengths is not None and (len(lengths) < n or not np.array_equal(np.cumsum(lengths), ends)):
+            problems.append("meta/episode_ends: does not match meta/length (the episode index is damaged)")
+        meta_names = [k for k in self.root["meta"].array_keys()]
+        every_chunk_written = "checksum_arrays" in self.root.attrs
+        for group, names, rows in (("meta", meta_names, n), ("data", list(self.arrays), self.num_frames)):
+            for name in names:
+                arr = self.root[f"{group}/{name}"]
+                if arr.shape[0] < rows:
+                    problems.append(f"{group}/{name}: {arr.shape[0]} rows, {rows} committed")
+                    continue
+                if not every_chunk_written and f"{group}/{name}" not in NEVER_ZERO:
+                    continue
+                for c in _missing_chunks(self.path, f"{group}/{name}", arr, rows):
+                    lo, hi = c * arr.chunks[0], min((c + 1) * arr.chunks[0], rows)
+                    where = f"rows {lo}-{hi - 1}" if group == "meta" else _episodes_text(self, lo, hi)
+                    problems.append(f"{group}/{name}: chunk {c} missing ({where})")
+        if problems:
+            return problems  # the episode index itself may be wrong: reading episodes by it proves nothing
+        names = list(self.root.attrs.get("checksum_arrays", []))
+        digests = np.asarray(self.root["meta/checksum"][:n]) if names else None
+        for name, arr in self.arrays.items():
+            column = names.index(name) if name in names else None
+            e = 0
+            while e < n:  # a group of whole episodes per read
+                last = int(np.searchsorted(ends, self.episode_starts[e] + max_frames_per_read, side="right"))
+                last = max(last, e + 1)
+                lo, hi = int(self.episode_starts[e]), int(ends[last - 1])
+                try:
+                    block = np.asarray(arr[lo:hi])
+                except Exception as exc:  # a truncated or corrupt chunk: blosc, zstd or a short file
+                    problems.append(f"data/{name}: unreadable ({_episodes_text(self, lo, hi)}): {_first_line(exc)}")
+                    e = last
+                    continue
+                if column is not None:
+                    starts = self.episode_starts - lo
+                    bad = [i for i in range(e, last) if checksum(block[starts[i] : ends[i] - lo]) != digests[i, column]]
+                    if bad:
+                        verb = "differs from its checksum" if len(bad) == 1 else "differ from their checksums"
+                        problems.append(f"data/{name}: {_list_episodes(bad)} {verb}")
+                e = last
+        return problems
+
     def disk_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
 
-def open_dataset(path: str | Path) -> DemoDataset:
-    """Open a demonstration store for reading (see the module docstring for the layout)."""
-    return DemoDataset(path)
+def _missing_chunks(root: Path, name: str, arr: zarr.Array, rows: int) -> list[int]:
+    """Chunk indices along axis 0 that hold committed rows but have no file (zarr would read zeros)."""
+    rest = "/0" * (arr.ndim - 1)
+    n_chunks = -(-rows // arr.chunks[0]) if rows else 0
+    return [c for c in range(n_chunks) if not (root / name / f"c/{c}{rest}").is_file()]
+
+
+def _episodes_text(ds: DemoDataset, lo: int, hi: int) -> str:
+    """'episodes 3-5' for frames [lo, hi)."""
+    first, last = int(ds.episode_of(lo)), int(ds.episode_of(max(hi - 1, lo)))
+    return f"episode {first}" if first == last else f"episodes {first}-{last}"
+
+
+def _list_episodes(episodes: list[int]) -> str:
+    shown = ", ".join(map(str, episodes[:10])) + (f" and {len(episodes) - 10} more" if len(episodes) > 10 else "")
+    return f"episode{'s' if len(episodes) > 1 else ''} {shown}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def damage_message(path: Path, problems: list[str]) -> str:
+    """One line: the first problem, how many more, and what to do."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return (
+        f"the store {path} is damaged: {problems[0]}{more}; nothing was changed. "
+        f"'hrlbc demos verify {path}' lists every problem; re-collect into a new out= path"
+    )
+
+
+def open_dataset(path: str | Path, verify: bool = False) -> DemoDataset:
+    """Open a demonstration store for reading (see the module docstring for the layout).
+
+    ``verify=True`` first checks every committed episode (:meth:`DemoDataset.verify`) and raises
+    :class:`DatasetError` naming the damage: what training and ``demos info`` do before using a store.
+    """
+    ds = DemoDataset(path)
+    if verify:
+        problems = ds.verify()
+        if problems:
+            raise DatasetError(damage_message(ds.path, problems))
+    return ds

@@ -1,12 +1,15 @@
 """hrlbc's simulated world: a PyBullet UR5 with a parallel-jaw gripper, tasks, cameras, scripted experts.
 
-Importing ``envs`` registers the gymnasium ids ``UR5-Pick-v0``, ``UR5-Bowl-v0`` and ``UR5-Stack-v0``.
+Importing ``envs`` registers the gymnasium ids ``UR5-Pick-v0``, ``UR5-Bowl-v0``, ``UR5-Stack-v0`` and
+``UR5-Breakfast-v0``, then the tasks of the modules named in ``$HRLBC_TASKS`` (comma-separated, e.g.
+``my_package.my_task``; see docs/adding-a-task.md), so every process of a command, workers included, knows them.
 Options (``image_size``, ``camera``, ``n_views``, ``depth``, ``rgb``, ``mask``, ...) are
 ``gymnasium.make`` keyword arguments; see :class:`envs.base.ManipulationEnv`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -102,9 +105,38 @@ def sample_skill_sequence(task: str, rng: np.random.Generator) -> list[int]:
     return skills_module.sample_skill_sequence(rng, len(t.spec.skills), t.spec.expert_order)
 
 
+def register_task(module: ModuleType | str) -> Task:
+    """Add a task defined outside this package (a module or its import path) and register its gymnasium id.
+
+    The module declares ``SPEC`` (a :class:`TaskSpec`), ``ENV`` (its :class:`ManipulationEnv` subclass, whose
+    ``spec_task`` is ``SPEC``) and ``make_skills(ctx) -> list[Skill]`` (indexed like ``SPEC.skills``); it may
+    define ``sample_skill_sequence(rng)`` for skill-data collection. Registering the same module again is a no-op.
+    """
+    if isinstance(module, str):
+        try:
+            module = importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"task module {module!r} cannot be imported ({exc}); is it on PYTHONPATH?") from None
+    missing = [name for name in ("SPEC", "ENV", "make_skills") if not hasattr(module, name)]
+    if missing:
+        raise ValueError(f"task module {module.__name__} lacks {', '.join(missing)} (see docs/adding-a-task.md)")
+    spec, env_class = module.SPEC, module.ENV
+    if not (isinstance(env_class, type) and issubclass(env_class, ManipulationEnv) and env_class.spec_task is spec):
+        raise ValueError(f"{module.__name__}.ENV must be a ManipulationEnv subclass with spec_task = SPEC")
+    known = TASKS.get(spec.name)
+    if known is not None and known.module is not module:
+        raise ValueError(f"task {spec.name!r} of {module.__name__} is already defined by {known.module.__name__}")
+    TASKS[spec.name] = Task(spec, env_class, module)
+    if spec.env_id not in gym.registry:
+        gym.register(spec.env_id, entry_point=env_class, disable_env_checker=False)
+    return TASKS[spec.name]
+
+
 for _task in TASKS.values():
     if _task.spec.env_id not in gym.registry:
         gym.register(_task.spec.env_id, entry_point=_task.env_class, disable_env_checker=False)
+for _name in filter(None, (n.strip() for n in os.environ.get("HRLBC_TASKS", "").split(","))):
+    register_task(_name)
 
 __all__ = [
     "TASKS",
@@ -115,5 +147,6 @@ __all__ = [
     "make_env",
     "make_skills",
     "make_expert",
+    "register_task",
     "sample_skill_sequence",
 ]

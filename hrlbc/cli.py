@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,7 +61,7 @@ def _collect(cfg) -> None:
 
 @dataclass
 class DemosConfig:
-    action: str = field(default="info", metadata={"help": "info or video (also the first positional word)"})
+    action: str = field(default="info", metadata={"help": "info, verify or video (also the first positional word)"})
     path: str = field(default="???", metadata={"help": "dataset directory (also the second positional word)"})
     episode: int = field(default=0, metadata={"help": "video: episode index"})
     view: int = field(default=0, metadata={"help": "video: camera view"})
@@ -74,13 +73,23 @@ def _demos(cfg: DemosConfig) -> None:
     from demos.info import summary
     from demos.video import episode_video
 
-    ds = open_dataset(cfg.path)
+    if cfg.action not in ("info", "verify", "video"):
+        raise ConfigError(f"unknown demos action {cfg.action!r}; valid: info, verify, video")
+    if cfg.action == "verify":
+        ds = open_dataset(cfg.path)
+        problems = ds.verify()
+        for line in problems:
+            print(f"DAMAGED {line}")
+        if problems:
+            raise ConfigError(f"{cfg.path}: {len(problems)} problem(s) above; the store must not be trained on")
+        sums = "checksums match" if ds.root.attrs.get("checksum_arrays") else "no checksums in this older store"
+        print(f"{cfg.path}: intact ({ds.num_episodes} episodes, {ds.num_frames} frames read; {sums})")
+        return
+    ds = open_dataset(cfg.path, verify=True)
     if cfg.action == "info":
         print(summary(ds))
-    elif cfg.action == "video":
-        print(f"wrote {episode_video(ds, cfg.episode, cfg.out, cfg.view)}")
     else:
-        raise ConfigError(f"unknown demos action {cfg.action!r}; valid: info, video")
+        print(f"wrote {episode_video(ds, cfg.episode, cfg.out, cfg.view)}")
 
 
 def _train_skills(cfg) -> None:
@@ -146,7 +155,7 @@ def _commands() -> dict[str, Command]:
             section="collect",
         ),
         "demos": Command(
-            "inspect a dataset: 'demos info PATH', 'demos video PATH episode=3 out=ep3.mp4'",
+            "inspect a dataset: 'demos info PATH', 'demos verify PATH', 'demos video PATH episode=3 out=ep3.mp4'",
             "hrlbc.cli:DemosConfig",
             _demos,
             positional=("action", "path"),
@@ -224,14 +233,14 @@ def _positional(args: list[str], keys: tuple[str, ...]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if not sys.stderr.isatty():
-        # Logs (nohup, CI, tee) get a progress line every 30 s, not one per update; TQDM_MININTERVAL wins.
-        # Set before any command module (and so tqdm, which reads it at import) is imported.
-        os.environ.setdefault("TQDM_MININTERVAL", "30")
     commands = _commands()
     argv = sys.argv[1:] if argv is None else argv
     wanted = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(commands, wanted)
+    try:
+        parser = build_parser(commands, wanted)
+    except ValueError as exc:  # e.g. $HRLBC_TASKS names a module that is not there
+        print(f"hrlbc: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -59,8 +59,18 @@ def load_yaml(path: Path) -> DictConfig:
 
 
 def task_section(task: str, section: str) -> DictConfig:
-    """The ``section`` of ``configs/tasks/<task>.yaml`` (empty when the file has none)."""
-    cfg = load_yaml(CONFIG_DIR / "tasks" / f"{task}.yaml")
+    """The ``section`` of the task's defaults (empty when they have none).
+
+    A built-in task's defaults are ``configs/tasks/<task>.yaml``; a task added with ``envs.register_task`` may
+    give them as a ``DEFAULTS`` dict in its module (docs/adding-a-task.md).
+    """
+    from envs import get_task
+
+    module = get_task(task).module
+    if not module.__name__.startswith("envs.tasks."):
+        cfg = OmegaConf.create(getattr(module, "DEFAULTS", {}))
+    else:
+        cfg = load_yaml(CONFIG_DIR / "tasks" / f"{task}.yaml")
     return cfg.get(section) or OmegaConf.create({})
 
 

@@ -93,19 +93,39 @@ def test_every_task_resolves_every_stage_config(task):
         assert cfg.task == task and task in cfg.out
 
 
-def test_progress_bars_are_throttled_in_logs():
-    """With stderr not a terminal (nohup, CI, tee), tqdm redraws at most every 30 s.
+def test_progress_bars_write_whole_lines_to_a_log(monkeypatch):
+    """Not a terminal (nohup, CI, > log): whole lines, at most one per interval, no carriage returns."""
+    import io
 
-    A fresh process: tqdm reads its TQDM_* defaults when first imported, which the CLI lets happen
-    only after it has set them.
-    """
-    code = (
-        "from hrlbc.cli import main; main(['train-skills', 'epochs=0']); "  # its schema module imports tqdm
-        "from tqdm import tqdm; print(tqdm(total=1).mininterval)"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TQDM_MININTERVAL"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "30.0"
+    import demos.progress as progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 3600.0)
+    log = io.StringIO()
+    bar = progress.progress_bar(stream=log, total=1000, unit="ep", desc="collect pick")
+    for _ in range(1000):
+        bar.update(1)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and all(line.startswith("collect pick") for line in lines)
+    assert lines[0].startswith("collect pick:   0%") and "1000/1000" in lines[-1]
+    assert len(lines) == 2, lines  # the start and the end: the interval was not reached, close() not repeated
+
+
+def test_progress_bars_redraw_in_place_on_a_terminal():
+    import io
+
+    from demos.progress import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    bar = progress_bar(stream=term, total=3, desc="epoch 1/3", mininterval=0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    assert term.getvalue().count("\r") >= 3  # redrawn on one line
 
 
 def test_a_logged_run_redraws_its_bar_only_at_the_start_and_the_end(tmp_path):

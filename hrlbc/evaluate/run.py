@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 import envs
 from demos.collect import EVAL_SEED_START
 from demos.io import atomic_write_text
+from demos.progress import progress_bar
 from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.evaluate.agents import AGENTS, Agent, act_group, agent_env_options, make_agent
 from hrlbc.master.skill_env import reset_episode
@@ -188,7 +188,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
     seeds = [cfg.seed_start + i for i in range(cfg.episodes)]
     # The groups are fixed by episode index, not by worker: the report does not depend on ``workers``.
     groups = [seeds[i : i + cfg.batch] for i in range(0, len(seeds), cfg.batch)]
-    bar = tqdm(total=len(seeds), unit="ep", disable=not progress, desc=f"evaluate {cfg.task}/{cfg.agent}")
+    bar = progress_bar(total=len(seeds), unit="ep", disable=not progress, desc=f"evaluate {cfg.task}/{cfg.agent}")
     results: list[dict[str, Any]] = []
 
     def gathered(group_results: list[dict[str, Any]]) -> None:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
-from tqdm import tqdm
 
 import envs
 from demos.collect import VALIDATION_SEED_START
 from demos.io import atomic_write, atomic_write_text
+from demos.progress import progress_bar
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
 from hrlbc.figures import pyplot, save_png
 from hrlbc.master.skill_env import FlatEnv, SkillEnv, check_obs_mode, check_skills_checkpoint
@@ -382,13 +382,12 @@ def train_master(cfg: TrainMasterConfig) -> Path:
 
     # ------------------------------------------------------------- callback
     # SB3's own bar (rich) prints nothing when stdout is no terminal (nohup, CI); tqdm writes to logs.
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.total_steps,
         initial=min(model.num_timesteps, cfg.total_steps),
         unit="step",
         disable=not cfg.progress,
         desc=f"master {cfg.task}",
-        dynamic_ncols=True,
     )
 
     picks = "most likely" if cfg.eval_deterministic else "sampled"

@@ -17,7 +17,7 @@ def augment_preview(cfg: PreviewConfig) -> Path:
     """One row per random frame: the original, then ``samples`` augmentations of it (newest frame of K=3)."""
     plt = pyplot()
 
-    ds = open_dataset(cfg.data)
+    ds = open_dataset(cfg.data, verify=True)
     size = int(ds.arrays["depth"].shape[-1])
     aug = DepthAugment(cfg.augment, size, seed=cfg.seed)
     if aug.needs_mask and "mask" not in ds.arrays:

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 import envs
 from demos import open_dataset
 from demos.collect import VALIDATION_SEED_START
+from demos.progress import progress_bar
 from hrlbc.config import ConfigError, run_checkpoint, save_config
 from hrlbc.cpu import ThreadFit
 from hrlbc.figures import pyplot, save_png
@@ -167,7 +167,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     # ---------------------------------------------------------------- setup
     spec = envs.get_task(cfg.task).spec
     cfg.task = spec.name
-    ds = open_dataset(cfg.data)
+    ds = open_dataset(cfg.data, verify=True)  # damaged frames are never trained on
     check_dataset(cfg, ds)
     out = Path(cfg.out)
     last_path = run_checkpoint(out, "last.pt", cfg.resume)
@@ -313,13 +313,12 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         augment.set_seed(cfg.seed * 100003 + epoch)
         loader = batch_loader(train_set, sampler, workers, device, _worker_init(cfg.seed, epoch))
         n_batches = len(sampler) if cfg.max_batches <= 0 else min(len(sampler), cfg.max_batches)
-        bar = tqdm(
+        bar = progress_bar(
             total=n_batches * cfg.batch_size,
             unit="sa",
             unit_scale=True,
             disable=not progress,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            dynamic_ncols=True,
         )
         losses = []
         for i, batch in enumerate(loader):
@@ -382,7 +381,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
             tb.add_scalar("success/closed_loop", success, samples_seen)
         message = f"epoch {epoch + 1}: train {history['train_loss'][-1]:.4f} val {val_loss:.4f}"
         message += "" if success is None else f" closed-loop success {success:.0%} ({cfg.eval_episodes} seeds)"
-        tqdm.write(message) if progress else None
+        bar.write(message) if progress else None
 
         # --------------------------------------------------- checkpoints
         improved = (success is not None and (success, -val_loss) > (best["success"], -best["val_loss"])) or (

@@ -1,0 +1,125 @@
+"""A damaged store is detected, named, never trained on and never rewritten; creation survives a kill."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+import zarr
+from conftest import assert_cli_errors, tiny_skills_config
+
+from demos import DatasetError, open_dataset
+from demos.collect import CollectConfig, collect
+from demos.store import CREATING_SUFFIX
+from hrlbc.cli import main
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """6 Pick episodes at 32 px in 16-frame chunks, so that a chunk is a part of one or two episodes."""
+    out = tmp_path_factory.mktemp("integrity") / "pick"
+    collect(
+        CollectConfig(task="pick", episodes=6, workers=1, image_size=32, chunk_frames=16, out=str(out)), progress=False
+    )
+    return out
+
+
+def fingerprint(path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def damaged_copy(store, tmp_path, name="x"):
+    copy = tmp_path / name
+    shutil.copytree(store, copy)
+    return copy
+
+
+def test_intact_store_verifies(store, capsys):
+    ds = open_dataset(store)
+    assert ds.verify() == []
+    assert list(ds.root.attrs["checksum_arrays"]) == sorted(ds.arrays)
+    assert main(["demos", "verify", str(store)]) == 0
+    assert "intact (6 episodes" in capsys.readouterr().out
+
+
+def test_missing_frame_chunk_is_named_and_refused_everywhere(store, tmp_path, capsys):
+    x = damaged_copy(store, tmp_path)
+    (x / "data/depth/c/3/0/0/0").unlink()  # frames 48-63: zarr alone would read them as zeros
+    problems = open_dataset(x).verify()
+    assert len(problems) == 1 and problems[0].startswith("data/depth: chunk 3 missing (episode")
+    before = fingerprint(x)
+    assert main(["demos", "verify", str(x)]) == 2
+    out = capsys.readouterr()
+    assert "DAMAGED data/depth: chunk 3 missing" in out.out and "Traceback" not in out.err
+    assert_cli_errors(
+        capsys,
+        [
+            (["demos", "info", str(x)], "data/depth: chunk 3 missing"),
+            (["collect", "task=pick", "episodes=8", "workers=1", "image_size=32", "chunk_frames=16", f"out={x}"],
+             "is damaged: data/depth: chunk 3 missing"),
+            (["train-skills", "task=pick", f"data={x}", f"out={tmp_path / 's'}", "epochs=1"], "is damaged"),
+            (["augment-preview", f"data={x}", f"out={tmp_path / 'a.png'}"], "is damaged"),
+        ],
+    )  # fmt: skip
+    assert fingerprint(x) == before  # nothing was truncated or rewritten
+    assert not (tmp_path / "s" / "last.pt").exists()
+
+
+def test_damaged_episode_index_is_refused_not_wiped(store, tmp_path, capsys):
+    x = damaged_copy(store, tmp_path)
+    (x / "meta/episode_ends/c/0").unlink()  # the issue's case: a resumed collect used to cut the frames to 0
+    before = fingerprint(x)
+    problems = open_dataset(x).verify()
+    assert any(p.startswith("meta/episode_ends") for p in problems)
+    assert_cli_errors(
+        capsys,
+        [
+            (
+                ["collect", "task=pick", "episodes=7", "workers=1", "image_size=32", "chunk_frames=16", f"out={x}"],
+                "is damaged",
+            )
+        ],
+    )
+    assert fingerprint(x) == before
+
+
+def test_truncated_chunk_names_array_and_episodes(store, tmp_path):
+    x = damaged_copy(store, tmp_path)
+    chunk = x / "data/mask/c/2/0/0/0"
+    chunk.write_bytes(chunk.read_bytes()[:20])
+    problems = open_dataset(x).verify()
+    assert len(problems) == 1 and problems[0].startswith("data/mask: unreadable (episode")
+
+
+def test_changed_bytes_fail_their_checksum(store, tmp_path):
+    x = damaged_copy(store, tmp_path)
+    ds = open_dataset(x)
+    start, end = ds.episode_range(4)
+    arr = zarr.open_group(str(x), mode="r+")["data/state"]
+    arr[start + 1] = np.asarray(arr[start + 1]) + 0.5  # a valid chunk with other numbers in it
+    assert open_dataset(x).verify() == ["data/state: episode 4 differs from its checksum"]
+
+
+def test_kill_during_creation_leaves_nothing_that_blocks(tmp_path):
+    out = tmp_path / "pick"
+    leftover = tmp_path / ("pick" + CREATING_SUFFIX)  # what a kill during creation leaves
+    leftover.mkdir()
+    (leftover / "zarr.json").write_text("{}")
+    out.mkdir()  # and the empty folder a first attempt may have made
+    collect(CollectConfig(task="pick", episodes=2, workers=1, image_size=32, out=str(out)), progress=False)
+    assert open_dataset(out, verify=True).num_episodes == 2 and not leftover.exists()
+
+
+def test_training_reads_only_verified_stores(store, tmp_path):
+    from hrlbc.skills.train import train_skills
+
+    x = damaged_copy(store, tmp_path)
+    (x / "data/expert_action/c/1/0").unlink()
+    with pytest.raises(DatasetError, match="data/expert_action: chunk 1 missing"):
+        train_skills(tiny_skills_config(x, tmp_path / "s", max_batches=1, eval_every=0, augment="none"), progress=False)
