@@ -3,7 +3,7 @@
     python benchmarks/recipe_study.py --data runs/study/bowl300 --out docs/recipe_study \
         --recipe spatial:shift:8 spatial:light:8 spatial:none:8 resnet18:light:3 [--eval-episodes 40]
 
-A recipe is ``encoder:augment:epochs[:aux_state]`` (train-skills' keys; ``resnet18`` is the narrow
+A recipe is ``encoder:augment:epochs[:aux_state[:keypoints]]`` (train-skills' keys; ``resnet18`` is the narrow
 ResNet-18). Each recipe trains ``hrlbc train-skills`` on the store ``--data`` with a checkpoint
 every epoch (no closed-loop validation: its clock is the training's alone), then ``hrlbc evaluate
 agent=skills`` runs the checkpoints of ``--at`` epochs (default: every other one and the last) on the
@@ -29,9 +29,10 @@ from hrlbc.skills.policy import load_checkpoint
 from hrlbc.skills.train import train_skills
 
 
-def parse_recipe(text: str) -> tuple[str, str, int, float]:
-    encoder, augment, epochs, *aux = text.split(":")
-    return encoder, augment, int(epochs), float(aux[0]) if aux else 0.0
+def parse_recipe(text: str) -> tuple[str, str, int, float, float]:
+    encoder, augment, epochs, *extra = text.split(":")
+    aux, keypoints = (float(x) for x in (*extra, 0.0, 0.0)[:2])
+    return encoder, augment, int(epochs), aux, keypoints
 
 
 def eval_epochs(epochs: int, at: list[int]) -> list[int]:
@@ -39,13 +40,12 @@ def eval_epochs(epochs: int, at: list[int]) -> list[int]:
 
 
 def run_recipe(data: Path, recipe: str, out: Path, at: list[int], episodes: int, results: dict) -> None:
-    encoder, augment, epochs, aux = parse_recipe(recipe)
+    encoder, augment, epochs, aux, keypoints = parse_recipe(recipe)
     name = f"{data.name}:{recipe}"
     run_dir = out / "runs" / name.replace(":", "_")
-    entry = results.setdefault(
-        name,
-        {"data": str(data), "encoder": encoder, "augment": augment, "epochs": epochs, "aux_state": aux, "points": {}},
-    )
+    entry = results.setdefault(name, {"data": str(data), "encoder": encoder, "augment": augment, "epochs": epochs})
+    entry.update({"aux_state": aux, "keypoints": keypoints})
+    entry.setdefault("points", {})
     entry["episodes"] = open_dataset(str(data)).num_episodes
     last = run_dir / "last.pt"
     done = last.is_file() and load_checkpoint(last)["epoch"] + 1 >= epochs
@@ -61,6 +61,7 @@ def run_recipe(data: Path, recipe: str, out: Path, at: list[int], episodes: int,
             checkpoint_every=1,
             resume=last.is_file(),
             aux_state=aux,
+            keypoints=keypoints,
         )
         train_skills(cfg, progress=True)
     history = load_checkpoint(last)["history"]
@@ -100,6 +101,7 @@ def plot(results: dict, path: Path) -> None:
         lo = [p["success"] - p["wilson95"][0] for p in pts]
         hi = [p["wilson95"][1] - p["success"] for p in pts]
         aux = f", aux {entry['aux_state']}" if entry.get("aux_state") else ""
+        aux += f", keypoints {entry['keypoints']}" if entry.get("keypoints") else ""
         label = (
             f"{entry['encoder']}, {entry['augment']}{aux}, {entry['episodes']} demos, {entry.get('epochs', '?')} epochs"
         )

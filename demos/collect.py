@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 import envs
+from demos.io import output_lock
 from demos.progress import progress_bar
 from demos.store import DatasetError, DemoWriter, quantise_depth
 from envs.skills import add_noise
 
-# Seed ranges (documented in the README): collection uses seed + i; evaluation never uses seeds below this.
+# Seed ranges (documented in docs/design.md): collection uses seed + i; evaluation never uses seeds below this.
 EVAL_SEED_START = 1_000_000
 VALIDATION_SEED_START = 500_000
 
@@ -207,6 +208,12 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     shapes = frame_shapes(cfg, probe)
     probe.close()
     out = Path(cfg.out)
+    with output_lock(out):  # two collections into one store would interleave their episodes
+        return _fill(out, cfg, metadata, shapes, progress)
+
+
+def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress: bool) -> Path:
+    """Open (or create) the store and append the missing episodes; the caller holds the output lock."""
     try:
         writer = DemoWriter(out, metadata, shapes, cfg.cameras, cfg.chunk_frames, cfg.overwrite)
         writer.write_config_yaml(_yaml(cfg))

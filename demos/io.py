@@ -1,14 +1,50 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+"""Atomic file writes (a reader sees the old file or the new one, never half of one) and output locks.
 
-Every stage writes its artifacts (configs, checkpoints, reports) through these helpers.
+Every stage writes its artifacts (configs, checkpoints, reports) through these helpers, and holds its output
+directory's lock while it does.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+class OutputBusyError(ValueError):
+    """Another live process is writing the same output."""
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock (``.<name>.lock`` beside it) while writing it; refuse if another process holds it.
+
+    An OS file lock (flock): it dies with its process, so a killed run's lock is simply taken over. Once held,
+    any temporary file a killed writer left in ``out`` is stale and is removed.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise OutputBusyError(f"{out} is being written by another hrlbc process (pid {holder}); wait for it to end, "
+                              "or give another out=") from None  # fmt: skip
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        if out.is_dir():
+            for tmp in out.rglob(".*.tmp"):  # atomic_write's temporary files of a killed writer
+                tmp.unlink(missing_ok=True)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

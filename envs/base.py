@@ -113,6 +113,9 @@ class ManipulationEnv(gym.Env):
         self.default_perturb_step = self.perturb_step = checked_perturb_step(perturb_step)
         self.occlude = tuple(int(x) for x in occlude) if occlude is not None else None
         self.perturbed = False
+        # False: the next step's observation holds the state alone (no camera images). For callers that act on
+        # the state and look at only some frames (a master over scripted skills): rendering is ~40% of a step.
+        self.render_next = True
         self.substeps = PHYSICS_HZ // CONTROL_HZ
         self.dt = 1.0 / CONTROL_HZ
 
@@ -197,6 +200,7 @@ class ManipulationEnv(gym.Env):
         params = [base.jittered(rng) if self.camera_mode == "random" else base for _ in range(self.n_views)]
         self.cameras = [Camera(p, self.image_size) for p in params]
         self.occluder = self._add_occluder() if self.occlude else None
+        self.render_next = True  # an episode's first observation is always whole
         self._settle()
         self.perturbed = False
         self.steps = 0
@@ -242,7 +246,7 @@ class ManipulationEnv(gym.Env):
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs = {"state": self.state()}
-        if self.use_depth:
+        if self.use_depth and self.render_next:
             lut = self.mask_lut if self.use_mask else None
             views = [cam.render(self.client, rgb=self.use_rgb, mask_lut=lut) for cam in self.cameras]
             keys = [("depth", 0, True), ("rgb", 1, self.use_rgb), ("mask", 2, self.use_mask)]

@@ -47,6 +47,20 @@ class CameraParams:
         return np.array([*self.target, self.distance, self.yaw, self.pitch, self.fov, self.near, self.far])
 
 
+def project(params: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Image positions of world points: ``params`` (9,) as ``CameraParams.as_array``, ``points`` (N, 3) m.
+
+    Returns (N, 2) float32 (x, y), -1 and 1 at the image's edges (x to the right, y down), for any
+    resolution; points outside the view fall outside [-1, 1].
+    """
+    target, (distance, yaw, pitch, fov, near, far) = params[:3], params[3:]
+    view = np.array(pb.computeViewMatrixFromYawPitchRoll(target.tolist(), distance, yaw, pitch, 0.0, 2)).reshape(4, 4)
+    proj = np.array(pb.computeProjectionMatrixFOV(fov, 1.0, near, far)).reshape(4, 4)
+    clip = np.c_[points, np.ones(len(points))] @ view @ proj  # PyBullet's matrices are column-major: row vectors
+    ndc = clip[:, :2] / clip[:, 3:4]
+    return np.stack([ndc[:, 0], -ndc[:, 1]], axis=1).astype(np.float32)
+
+
 class Camera:
     """Renders one view of size ``size`` x ``size``; matrices are computed once per pose."""
 

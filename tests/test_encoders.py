@@ -13,7 +13,8 @@ from hrlbc.master.features import SkillFeatures
 from hrlbc.master.train import train_master
 from hrlbc.skills.augment import DepthAugment, random_shift
 from hrlbc.skills.config import TrainSkillsConfig
-from hrlbc.skills.model import SkillNet, coord_channels
+from hrlbc.skills.data import BCBatches, FrameSource, build_targets, located_targets
+from hrlbc.skills.model import SkillNet, coord_channels, heatmap_loss, soft_argmax
 from hrlbc.skills.policy import SkillPolicy, build_model, load_checkpoint, save_checkpoint
 from hrlbc.skills.train import train_skills
 
@@ -25,14 +26,16 @@ def bowl_data(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("encoder", ["spatial", "resnet18"])
-def test_each_encoder_trains_and_serves_evaluation_and_the_master(bowl_data, tmp_path, encoder):
+@pytest.mark.parametrize("encoder, keypoints", [("spatial", 0.0), ("spatial", 0.1), ("resnet18", 0.0)])
+def test_each_encoder_trains_and_serves_evaluation_and_the_master(bowl_data, tmp_path, encoder, keypoints):
     cfg = tiny_skills_config(
-        bowl_data, tmp_path / "s", task="bowl", encoder=encoder, max_batches=3, eval_every=0, augment="shift"
-    )
+        bowl_data, tmp_path / "s", task="bowl", encoder=encoder, max_batches=3, eval_every=0, augment="shift",
+        keypoints=keypoints,
+    )  # fmt: skip
     best = train_skills(cfg, progress=False)
     ckpt = load_checkpoint(best)
     assert ckpt["model"]["encoder"] == encoder, "the checkpoint records its encoder"
+    assert ckpt["model"]["located"] == (3 if keypoints else 0), "cube, bowl and tool are located"
     net = build_model(ckpt)
     assert net.encoder == encoder
     assert (net.squeeze is not None) == (encoder == "spatial"), "pool=auto: flatten for spatial, avg for resnet18"
@@ -96,17 +99,18 @@ def test_random_shift_moves_each_sample_by_at_most_pad_and_fills_far():
     rng = np.random.default_rng(0)
     depth = np.full((32, 3, 16, 16), 0.5, np.float32)
     depth[:, :, 8, 8] = 0.2  # a marker, the same in every frame
-    out = random_shift(depth, 4, rng)
-    assert out.shape == depth.shape and out.dtype == np.float32
+    out, shift = random_shift(depth, 4, rng)
+    assert out.shape == depth.shape and out.dtype == np.float32 and shift.shape == (32, 2)
     moves = set()
     for i in range(len(out)):
         ys, xs = np.nonzero(out[i, 0] == np.float32(0.2))
         assert len(ys) == 1 and abs(ys[0] - 8) <= 4 and abs(xs[0] - 8) <= 4
+        assert (xs[0] - 8, ys[0] - 8) == tuple(shift[i]), "the reported shift is where the content went"
         moves.add((ys[0], xs[0]))
         assert np.array_equal(out[i, 0], out[i, 1]) and np.array_equal(out[i, 1], out[i, 2]), "one shift per sample"
         assert set(np.unique(out[i])) <= {np.float32(0.2), np.float32(0.5), np.float32(1.0)}, "padding is far"
     assert len(moves) > 10, "samples are shifted independently"
-    again = random_shift(depth, 4, np.random.default_rng(0))
+    again, _ = random_shift(depth, 4, np.random.default_rng(0))
     assert np.array_equal(out, again), "seeded"
 
 
@@ -180,3 +184,56 @@ def test_thread_fit_leaves_the_cores_other_processes_use(monkeypatch):
         assert run(3.0, 2, 2) == 1, "never fewer than one thread"
     finally:
         torch.set_num_threads(threads)
+
+
+def test_located_targets_are_the_objects_in_the_image(bowl_data):
+    from demos import open_dataset
+
+    ds = open_dataset(bowl_data)
+    located = located_targets(ds)  # (T, V, 3, 2): cube, bowl, tool
+    assert located.shape == (ds.num_frames, 1, 3, 2)
+    env = envs.make_env("bowl", image_size=32, mask=True)
+    seed = int(ds.meta("seed")[1])
+    obs, _ = env.reset(seed=seed)
+    start, _ = ds.episode_range(1)
+    rows, cols = np.nonzero(obs["mask"] == 3)  # the cube's pixels in the first frame of episode 1
+    x, y = located[start, 0, 0]
+    assert abs((x + 1) / 2 * 32 - (cols.mean() + 0.5)) < 1.5 and abs((y + 1) / 2 * 32 - (rows.mean() + 0.5)) < 2.5
+    env.close()
+
+
+def test_located_targets_follow_the_random_shift(bowl_data):
+    from demos import open_dataset
+
+    ds = open_dataset(bowl_data)
+    targets = build_targets(ds, 3, (1,), 1)
+    targets.located = located_targets(ds)
+    source = FrameSource(ds, ("depth",), 1e9)
+    plain = BCBatches(source, targets, 3, 1, 1, None, 0)[np.arange(8)]
+    shifted = BCBatches(source, targets, 3, 1, 1, DepthAugment("shift", 32, seed=1), 0)[np.arange(8)]
+    moved = (shifted["located"] - plain["located"]).numpy() * 32 / 2  # px
+    assert np.abs(moved).max() <= 4 and np.abs(moved).max() > 0
+    assert np.allclose(moved, moved[:, :1]), "every keypoint of a sample moves with its image"
+    for i in range(8):  # the image moved by as much
+        dx, dy = np.rint(moved[i, 0]).astype(int)
+        a, b = plain["depth"][i, -1].numpy(), shifted["depth"][i, -1].numpy()
+        h = a.shape[0]
+        assert np.array_equal(b[max(dy, 0) : h + min(dy, 0), max(dx, 0) : h + min(dx, 0)],
+                              a[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : h + min(-dx, 0)])  # fmt: skip
+
+
+def test_heatmap_loss_is_lowest_at_the_labelled_point():
+    target = torch.tensor([[[0.5, -0.25]]])  # (x, y)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16), indexing="ij")
+    peaked = -((xs - 0.5) ** 2 + (ys + 0.25) ** 2)[None, None] * 200
+    elsewhere = -((xs + 0.5) ** 2 + (ys - 0.5) ** 2)[None, None] * 200
+    assert heatmap_loss(peaked, target) < heatmap_loss(elsewhere, target)
+    assert torch.allclose(soft_argmax(peaked), target.flatten(1), atol=0.02)
+
+
+def test_keypoints_need_spatial_and_a_shift_only_augmentation(bowl_data, tmp_path):
+    with pytest.raises(ConfigError, match="keypoints needs encoder=spatial"):
+        resolve(TrainSkillsConfig, ["data=x", "out=y", "keypoints=0.1", "encoder=resnet18"])
+    cfg = tiny_skills_config(bowl_data, tmp_path / "s", task="bowl", keypoints=0.1, augment="light", max_batches=1)
+    with pytest.raises(ConfigError, match="keypoints needs augment=none or shift"):
+        train_skills(cfg, progress=False)

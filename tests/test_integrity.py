@@ -123,3 +123,37 @@ def test_training_reads_only_verified_stores(store, tmp_path):
     (x / "data/expert_action/c/1/0").unlink()
     with pytest.raises(DatasetError, match="data/expert_action: chunk 1 missing"):
         train_skills(tiny_skills_config(x, tmp_path / "s", max_batches=1, eval_every=0, augment="none"), progress=False)
+
+
+def test_one_writer_per_output_and_a_dead_writers_lock_is_taken_over(tmp_path, capsys):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "pick"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from demos.io import output_lock; import time\nwith output_lock({str(out)!r}): time.sleep(60)",
+        ]
+    )
+    try:
+        lock = tmp_path / ".pick.lock"
+        for _ in range(100):  # until the holder has written its pid
+            if lock.is_file() and lock.read_text().strip():
+                break
+            time.sleep(0.1)
+        assert_cli_errors(
+            capsys,
+            [(["collect", "task=pick", "episodes=1", "workers=1", "image_size=32", f"out={out}"],
+              f"being written by another hrlbc process (pid {holder.pid})")],
+        )  # fmt: skip
+    finally:
+        holder.kill()  # as kill -9: its lock dies with it
+        holder.wait()
+    out.mkdir(exist_ok=True)
+    stale = out / ".config.yaml.abc123.tmp"  # what atomic_write leaves when killed mid-write
+    stale.write_text("half")
+    collect(CollectConfig(task="pick", episodes=1, workers=1, image_size=32, out=str(out)), progress=False)
+    assert open_dataset(out, verify=True).num_episodes == 1 and not stale.exists()

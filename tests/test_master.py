@@ -425,3 +425,65 @@ def test_an_interrupted_run_leaves_an_evaluable_best(tmp_path, monkeypatch):
     assert master_run_config(str(out / "best.zip"))["total_steps"] == 320
     args = [f"checkpoint={out / 'best.zip'}", "task=bowl", "agent=master", "episodes=1", "workers=1"]
     assert main(["evaluate", *args, f"out={tmp_path / 'e'}"]) == 0
+
+
+def test_scripted_master_sees_the_same_without_rendering_unobserved_frames():
+    """Over scripted skills only the master's own frames are rendered; what it sees is unchanged."""
+    from hrlbc.master.skill_env import SkillEnv
+
+    runs = []
+    for skip in (True, False):
+        env = SkillEnv(
+            "bowl", skills="scripted", obs="depth", image_size=32, timescale=8, env_options={"max_episode_steps": 30}
+        )
+        env.skip_renders = skip
+        renders = 0
+        original = env.env._observation
+
+        def counted(original=original):
+            nonlocal renders
+            obs = original()
+            renders += "depth" in obs
+            return obs
+
+        env.env._observation = counted
+        obs, _ = env.reset(seed=5)
+        seen = [obs]
+        for k in (0, 1, 2, 3):  # 4 choices of 8 steps: the last one is cut at the 30-step limit
+            obs, reward, terminated, truncated, info = env.step(k)
+            seen.append((obs, reward, terminated, truncated, info["env_steps"]))
+        runs.append((seen, renders))
+        env.close()
+    (skipped, n_skipped), (full, n_full) = runs
+    assert n_full == 31 and n_skipped == 1 + 4 * 3  # reset, and the 3 frames before each decision or the limit
+    for a, b in zip(skipped, full):
+        if isinstance(a, tuple):
+            assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+        else:
+            assert np.array_equal(a, b)
+
+
+def test_a_master_moved_with_its_skills_finds_them_by_relative_path(tiny_skills, tmp_path):
+    """A master records where its skills lie relative to itself: the pair moves together (issue 50)."""
+    import shutil
+
+    import envs
+    from hrlbc.evaluate.agents import MasterAgent
+
+    home = tmp_path / "home"
+    (home / "skills").mkdir(parents=True)
+    shutil.copy(tiny_skills["pick"], home / "skills" / "best.pt")
+    kw = dict(skills=str(home / "skills" / "best.pt"), features="skill", n_steps=8, timescale=4)
+    train_master(tiny_master_config(home / "master", total_steps=8, **kw))
+    assert json.loads((home / "master" / "master.json").read_text())["skills_relative"] == "../skills/best.pt"
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.copytree(home, moved)
+    shutil.rmtree(home)  # the recorded absolute path is gone
+    world = envs.make_env("pick", image_size=32, depth=True)
+    agent = MasterAgent(str(moved / "master" / "best.zip"), world)
+    assert agent.skills_path == str(moved / "master" / "../skills/best.pt")
+    obs, _ = world.reset(seed=3)
+    agent.reset()
+    action, skill = agent.act(obs)
+    assert action.shape == world.action_space.shape and 0 <= skill < 3
+    world.close()

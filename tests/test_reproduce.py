@@ -207,6 +207,10 @@ def test_shipped_presets_resolve_every_stage_for_every_task(tmp_path, monkeypatc
     for task in envs.TASKS:  # the paper preset stays RLBC's network; the quick one trains the fast encoder
         assert load_preset("paper", task)["train_flat_bc"]["encoder"] == "resnet18"
         assert load_preset("quick", task)["train_skills"]["encoder"] == "spatial"
+    # the main job runs the whole method: every agent, the master over learned skills included
+    quick = load_preset("quick", "bowl")
+    assert set(quick["agents"]) == {"skills", "rlbc-learned", "rlbc-scripted", "expert", "flat-bc", "ppo-flat"}
+    assert quick["train_skills"]["keypoints"] > 0 and quick["train_flat_bc"]["keypoints"] > 0
     assert load_preset("paper", "bowl")["collect_skills"]["episodes"] == 1000
     assert load_preset("paper", "pick")["collect_skills"]["episodes"] == 500
 

@@ -25,7 +25,7 @@ SPEC = TaskSpec(
     env_id="UR5-Breakfast-v0",
     skills=("grasp_a", "grasp_b", "pour", "put_down"),
     expert_order=(0, 2, 3, 1, 2),
-    # From the expert's own durations (40 seeds, README): grasp <= 59, pour <= 113, put down <= 90 steps.
+    # From the expert's own durations (40 seeds, docs/design.md): grasp <= 59, pour <= 113, put down <= 90 steps.
     timescale=150,
     max_episode_steps=1200,
     max_linear_speed=0.1,

@@ -118,7 +118,11 @@ def master_run_config(checkpoint: str) -> dict[str, Any]:
     info = json.loads(meta.read_text())
     if info.get("format") != "hrlbc-master":
         raise ConfigError(f"{meta} is not an hrlbc master description")
-    return info["config"]
+    cfg = dict(info["config"])
+    relative = info.get("skills_relative")
+    if relative and not Path(cfg["skills"]).is_file() and (path.parent / relative).is_file():
+        cfg["skills"] = str(path.parent / relative)  # moved together (a copy, another machine): found beside it
+    return cfg
 
 
 class MasterAgent:
@@ -153,7 +157,8 @@ class MasterAgent:
                 f"skills=PATH runs it over a copy of them or over other skills of task {cfg['task']!r}"
             )
         try:
-            self.model = load_master(checkpoint, skills)  # a skill trunk is rebuilt from ``skills`` when given
+            # a skill trunk is rebuilt from the skills file found (given, recorded, or beside a moved master)
+            self.model = load_master(checkpoint, self.skills_path)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)

@@ -92,7 +92,7 @@ class MasterView:
         self.choices.clear()
 
     def push(self, obs: dict[str, np.ndarray]) -> None:
-        if self.mode != "state":
+        if self.mode != "state" and "depth" in obs:  # a frame nobody looks at may not have been rendered
             self.history.extend([obs["depth"]] * (self.frames if not self.history else 1))
 
     def chose(self, k: int) -> None:
@@ -209,6 +209,9 @@ class SkillEnv(gym.Env):
         self.observation_space = self.view.space
         self.last_obs: dict[str, np.ndarray] = {}
         self.env_steps = 0
+        # Scripted skills act on the state: only the master's own frames need the camera. (A knock can end
+        # a skill early only by ending the episode, and a terminated episode's last view is never used.)
+        self.skip_renders = skills == "scripted" and obs != "state"
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -229,7 +232,10 @@ class SkillEnv(gym.Env):
         self.view.chose(k)
         obs, total, terminated, truncated, info = self.last_obs, 0.0, False, False, {}
         steps = 0
-        for _ in range(self.timescale):
+        for t in range(self.timescale):
+            if self.skip_renders:  # render only the frames the master's next observation stacks
+                left = min(self.timescale - t, self.env.max_episode_steps - self.env.steps)
+                self.env.render_next = left <= self.view.frames
             obs, reward, terminated, truncated, info = self.env.step(self.skills.act(obs, k))
             total += reward
             steps += 1

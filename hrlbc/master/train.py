@@ -11,6 +11,7 @@ Discounting is per master step (a semi-MDP over skills): gamma^n after n skill c
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ import numpy as np
 
 import envs
 from demos.collect import VALIDATION_SEED_START
-from demos.io import atomic_write, atomic_write_text
+from demos.io import atomic_write, atomic_write_text, output_lock
 from demos.progress import progress_bar
 from hrlbc.config import ConfigError, require_at_least, run_checkpoint, save_config
 from hrlbc.figures import pyplot, save_png
@@ -146,7 +147,7 @@ class TrainMasterConfig:
         if self.obs == "state":
             return "mlp"
         # RLBC's choice, and measured: on Bowl the skill trunk reached 75% validation success in 400 master
-        # steps; the CNN, learned from the sparse reward alone, was still at 0% after 1200 (README, "The master").
+        # steps; the CNN, learned from the sparse reward alone, was still at 0% after 1200 (docs/design.md).
         return "skill" if self.learned_skills else "cnn"
 
 
@@ -328,6 +329,11 @@ def save_zip(model, path: Path) -> None:
 
 def train_master(cfg: TrainMasterConfig) -> Path:
     """Train the master; return the path of ``best.zip``."""
+    with output_lock(Path(cfg.out)):  # two runs into one folder would overwrite each other's checkpoints
+        return _train_master(cfg)
+
+
+def _train_master(cfg: TrainMasterConfig) -> Path:
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -414,10 +420,10 @@ def train_master(cfg: TrainMasterConfig) -> Path:
         save_zip(model, last)
         atomic_write_text(history_path, json.dumps(history, indent=1))
         # with every save, not at the end: evaluate needs it beside best.zip, also of a run still going or stopped
-        atomic_write_text(
-            out / "master.json",
-            json.dumps({"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}, indent=1),
-        )
+        info = {"format": MASTER_FORMAT, "config": asdict(cfg), "best_success": best}
+        if cfg.skills not in ("scripted", "flat"):  # the master and its skills can move together
+            info["skills_relative"] = os.path.relpath(Path(cfg.skills).resolve(), out.resolve())
+        atomic_write_text(out / "master.json", json.dumps(info, indent=1))
         plot_learning_curve(history, out / "learning_curve.png", title)  # a run of hours shows its curve as it goes
         bar.set_postfix(env_steps=env_steps, success=f"{result['success']:.0%}", best=f"{best:.0%}")
         if cfg.progress:

@@ -78,10 +78,13 @@ class EdgeNoise(A.DualTransform):
 CUSTOM = {"RemoveTable": RemoveTable, "EdgeNoise": EdgeNoise}
 
 
-def random_shift(depth: np.ndarray, pad: int, rng: np.random.Generator, fill: float = FAR) -> np.ndarray:
+def random_shift(
+    depth: np.ndarray, pad: int, rng: np.random.Generator, fill: float = FAR
+) -> tuple[np.ndarray, np.ndarray]:
     """DrQ / RAD random shift: pad each sample of (B, K, H, W) by ``pad`` px of ``fill`` (far), crop back.
 
     One offset per sample, the same for its K frames; offsets are uniform in [0, 2 * pad] per axis.
+    Returns the batch and how far each sample's content moved, (B, 2) float32 (dx, dy) px.
     """
     b, _, h, w = depth.shape
     padded = np.pad(depth, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
@@ -89,10 +92,10 @@ def random_shift(depth: np.ndarray, pad: int, rng: np.random.Generator, fill: fl
     out = np.empty_like(depth)
     for i in range(b):
         out[i] = padded[i, :, oy[i] : oy[i] + h, ox[i] : ox[i] + w]
-    return out
+    return out, np.stack([pad - ox, pad - oy], axis=1).astype(np.float32)
 
 
-BATCHED = {"RandomShift": random_shift}  # name -> fn(batch, **kwargs, rng=...)
+BATCHED = {"RandomShift": random_shift}  # name -> fn(batch, **kwargs, rng=...) -> (batch, shift (B, 2) px)
 
 
 def _transform(spec: dict[str, Any], size: int) -> A.BasicTransform:
@@ -131,7 +134,7 @@ class DepthAugment:
     The preset runs as two albumentations pipelines: the transforms up to the last one that reads the
     mask carry the mask along (it must stay aligned with the frames), the rest see the image alone.
     Carrying the mask through every transform warped, cropped and dropped out a second image nobody
-    reads: with EdgeNoise's cheaper draw, ``sim2real`` went from 0.44 to 0.38 ms per sample (README).
+    reads: with EdgeNoise's cheaper draw, ``sim2real`` went from 0.44 to 0.38 ms per sample (docs/benchmarks.md).
     """
 
     def __init__(self, preset: str, size: int, seed: int | None = None) -> None:
@@ -173,11 +176,17 @@ class DepthAugment:
 
     def batch(self, depth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Augment a batch (B, K, H, W) float32 in [0, 1]: the per-sample transforms, then the batched ones."""
+        return self.batch_shifted(depth, mask)[0]
+
+    def batch_shifted(self, depth: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`batch`, and how far the batch transforms moved each sample's content: (B, 2) (dx, dy) px."""
         if self.per_sample:
             depth = np.stack([self(depth[i], None if mask is None else mask[i]) for i in range(len(depth))])
+        shift = np.zeros((len(depth), 2), np.float32)
         for fn, kwargs in self.batched:
-            depth = fn(depth, rng=self.rng, **kwargs)
-        return depth
+            depth, moved = fn(depth, rng=self.rng, **kwargs)
+            shift += moved
+        return depth, shift
 
     def set_seed(self, seed: int) -> None:
         """Re-seed (per DataLoader worker, so workers draw different augmentations)."""

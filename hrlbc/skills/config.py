@@ -56,6 +56,13 @@ class TrainSkillsConfig:
             "finger gap) from the image features; training only (0 = off)"
         },
     )
+    keypoints: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the located-keypoint loss: the spatial encoder learns where each task object and the "
+            "tool are in the image (privileged labels, training only) and its head reads those positions (0 = off)"
+        },
+    )
     image_size: int = field(default=0, metadata={"help": "expected depth resolution (0 = the dataset's)"})
     augment: str = field(default="light", metadata={"help": "augmentation preset: none, light, shift, sim2real"})
     flat: bool = field(default=False, metadata={"help": "flat BC: no skill input (one policy for the whole task)"})
@@ -91,6 +98,10 @@ class TrainSkillsConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.aux_state < 0:
             raise ConfigError(f"aux_state must be >= 0, got {self.aux_state}")
+        if self.keypoints < 0:
+            raise ConfigError(f"keypoints must be >= 0, got {self.keypoints}")
+        if self.keypoints > 0 and self.encoder != "spatial":
+            raise ConfigError(f"keypoints needs encoder=spatial (its 16x16 map), not {self.encoder!r}")
         if self.width not in WIDTHS:
             raise ConfigError(f"width must be one of {list(WIDTHS)}, got {self.width!r}")
         if self.encoder not in ENCODERS:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from demos.store import DemoDataset
+from envs.camera import project
 from hrlbc.skills.augment import DepthAugment
 
 
@@ -36,6 +37,7 @@ class Targets:
     vel_mean: np.ndarray  # (vel_dim,)
     vel_std: np.ndarray  # (vel_dim,)
     aux: np.ndarray | None = None  # (T, D) float32, standardised privileged state (auxiliary targets)
+    located: np.ndarray | None = None  # (T, V, N, 2) float32, image positions of the located keypoints
 
 
 def build_targets(
@@ -92,6 +94,29 @@ def aux_state_targets(ds: DemoDataset, stats_frames: np.ndarray) -> np.ndarray:
     aux = np.concatenate([state[:, layout[k]] - tcp for k in objects] + [state[:, layout["gripper"]]], axis=1)
     ref = aux[stats_frames]
     return ((aux - ref.mean(0)) / (ref.std(0) + 1e-6)).astype(np.float32)
+
+
+def located_names(layout: dict) -> list[str]:
+    """What located keypoints find: each task object's position field, then the tool's (``tcp_pos``)."""
+    return [k for k in layout if k.endswith("_pos") and k != "tcp_pos"] + ["tcp_pos"]
+
+
+def located_targets(ds: DemoDataset) -> np.ndarray:
+    """(T, V, N, 2) float32: where each of :func:`located_names` is in each view's image, (x, y) in [-1, 1].
+
+    The store's privileged positions (m, world frame) projected through each episode's stored cameras.
+    """
+    layout = {k: slice(*v) for k, v in ds.metadata["state_layout"].items()}
+    names = located_names(layout)
+    state = np.asarray(ds.arrays["state"][: ds.num_frames], dtype=np.float64)
+    points = np.stack([state[:, layout[k]] for k in names], axis=1)  # (T, N, 3)
+    cameras = ds.meta("camera")  # (E, V, 9)
+    out = np.empty((ds.num_frames, cameras.shape[1], len(names), 2), np.float32)
+    for e in range(ds.num_episodes):
+        lo, hi = ds.episode_range(e)
+        for v in range(cameras.shape[1]):
+            out[lo:hi, v] = project(cameras[e, v], points[lo:hi].reshape(-1, 3)).reshape(hi - lo, len(names), 2)
+    return out
 
 
 class FrameSource:
@@ -165,9 +190,10 @@ class BCBatches(torch.utils.data.Dataset):
         )
         depth = self.source.get("depth", hist)[np.arange(len(index)), :, view]  # (B, K, H, W) uint16
         depth = depth.astype(np.float32) / 65535.0
+        shift = None
         if self.augment is not None:
             mask = self.source.get("mask", hist)[np.arange(len(index)), :, view] if self.use_mask else None
-            depth = self.augment.batch(depth, mask)
+            depth, shift = self.augment.batch_shifted(depth, mask)
         t = self.targets
         batch = {
             "depth": torch.from_numpy(depth),
@@ -177,6 +203,11 @@ class BCBatches(torch.utils.data.Dataset):
         }
         if t.aux is not None:
             batch["aux"] = torch.from_numpy(t.aux[index])
+        if t.located is not None:
+            located = t.located[index, view]  # (B, N, 2) in the newest frame
+            if shift is not None:  # the image moved by (dx, dy) px: so did everything in it
+                located = located + (shift[:, None, :] * 2.0 / np.array(depth.shape[-1:-3:-1], np.float32))
+            batch["located"] = torch.from_numpy(np.ascontiguousarray(located, dtype=np.float32))
         return batch
 
 

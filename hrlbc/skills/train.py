@@ -22,6 +22,7 @@ from torch import nn
 import envs
 from demos import open_dataset
 from demos.collect import VALIDATION_SEED_START
+from demos.io import output_lock
 from demos.progress import progress_bar
 from hrlbc.config import ConfigError, run_checkpoint, save_config
 from hrlbc.cpu import ThreadFit
@@ -35,8 +36,9 @@ from hrlbc.skills.data import (
     aux_state_targets,
     batch_loader,
     build_targets,
+    located_targets,
 )
-from hrlbc.skills.model import SkillNet
+from hrlbc.skills.model import SkillNet, heatmap_loss
 from hrlbc.skills.policy import (
     CHECKPOINT_FORMAT,
     TRAINING_ONLY_KEYS,
@@ -80,7 +82,7 @@ def loader_workers(requested: int, device: torch.device) -> int:
     on the 2-core EPYC, in-process loading was as fast or faster (`benchmarks/bc_throughput.py`,
     `sim2real`: ratio 0.78-0.86 vs 0.72-0.76; the quick preset's flat BC: 25 s epochs vs 30-38 s, its
     skills at the same pace). A GPU leaves the cores to augmentation: there the loader workers set the
-    pace (README, GPU).
+    pace (docs/skills_studies.md, GPU).
     """
     if requested >= 0:
         return requested
@@ -135,18 +137,28 @@ def frames_of(ds, episodes: np.ndarray) -> np.ndarray:
 
 
 def bc_loss(
-    model: SkillNet, batch: dict[str, torch.Tensor], gripper_weight: float, flat: bool, aux_weight: float = 0.0
+    model: SkillNet,
+    batch: dict[str, torch.Tensor],
+    gripper_weight: float,
+    flat: bool,
+    aux_weight: float = 0.0,
+    located_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (total loss, per-sample loss (B,)) for a batch on the model's device.
 
-    ``aux_weight`` > 0 adds that weight x the MSE of the auxiliary state prediction (``batch["aux"]``).
+    ``aux_weight`` > 0 adds that weight x the MSE of the auxiliary state prediction (``batch["aux"]``),
+    ``located_weight`` > 0 that weight x the located keypoints' heatmap cross-entropy (``batch["located"]``).
     """
-    vel, logits, aux = model.forward_all(batch["depth"], None if flat else batch["skill"])
-    mse = ((vel.float() - batch["velocity"]) ** 2).mean(dim=(1, 2))
-    ce = nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["gripper"].flatten(), reduction="none")
+    out = model.forward_all(batch["depth"], None if flat else batch["skill"])
+    mse = ((out.velocity.float() - batch["velocity"]) ** 2).mean(dim=(1, 2))
+    grip = out.gripper.float().flatten(0, 1)
+    ce = nn.functional.cross_entropy(grip, batch["gripper"].flatten(), reduction="none")
     per_sample = mse + gripper_weight * ce.view(len(mse), -1).mean(1)
-    if aux is not None and aux_weight > 0:  # training only: validation reports the policy's loss alone
-        per_sample = per_sample + aux_weight * ((aux.float() - batch["aux"]) ** 2).mean(dim=1)
+    # Training only: validation reports the policy's loss alone.
+    if out.aux is not None and aux_weight > 0:
+        per_sample = per_sample + aux_weight * ((out.aux.float() - batch["aux"]) ** 2).mean(dim=1)
+    if out.located is not None and located_weight > 0:
+        per_sample = per_sample + located_weight * heatmap_loss(out.located, batch["located"])
     return per_sample.mean(), per_sample
 
 
@@ -164,6 +176,11 @@ def closed_loop_success(
 
 def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     """Train; return the path of ``best.pt``. See the module docstring."""
+    with output_lock(Path(cfg.out)):  # two runs into one folder would overwrite each other's checkpoints
+        return _train_skills(cfg, progress=progress)
+
+
+def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     # ---------------------------------------------------------------- setup
     spec = envs.get_task(cfg.task).spec
     cfg.task = spec.name
@@ -198,6 +215,10 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     if cfg.aux_state > 0:
         targets.aux = aux_state_targets(ds, train_frames)
     augment = DepthAugment(cfg.augment, image_size, seed=cfg.seed)
+    if cfg.keypoints > 0:
+        if augment.per_sample:  # per-sample transforms move the image without telling the labels
+            raise ConfigError(f"keypoints needs augment=none or shift, not {cfg.augment!r}")
+        targets.located = located_targets(ds)
     keys = ("depth", "mask") if augment.needs_mask else ("depth",)
     source = FrameSource(ds, keys, cfg.cache_gb * 2**30)
     train_set = BCBatches(source, targets, cfg.frames, cfg.frame_stride, n_views, augment, cfg.seed)
@@ -219,6 +240,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         encoder=cfg.encoder,
         image_size=image_size,
         aux_dim=0 if targets.aux is None else targets.aux.shape[1],
+        located=0 if targets.located is None else targets.located.shape[2],
     )
     model = SkillNet(**model_args).to(device)
     optimizer = adam(model.parameters(), cfg.lr, device)
@@ -295,11 +317,11 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         )
         native = device.type == "cpu" and cpu_has_bf16()
         if native and not amp:
-            print("  this CPU computes bf16 natively: precision=bf16 trains ~1.4x faster (README, Precision)")
+            print("  this CPU computes bf16 natively: precision=bf16 trains ~1.4x faster (docs/design.md, Precision)")
         if device.type == "cpu" and amp and not native:
             print(
                 "  this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast runs ~3-5x slower than fp32 "
-                "here; precision=fast takes bf16 only where it is native (README, Precision)"
+                "here; precision=fast takes bf16 only where it is native (docs/design.md, Precision)"
             )
 
     # ----------------------------------------------------------------- loop
@@ -328,7 +350,7 @@ def train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
                 threads.check()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, _ = bc_loss(model, batch, cfg.gripper_weight, cfg.flat, cfg.aux_state)
+                loss, _ = bc_loss(model, batch, cfg.gripper_weight, cfg.flat, cfg.aux_state, cfg.keypoints)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingError(
