@@ -54,6 +54,8 @@ class CollectConfig:
             raise DatasetError(f"mode must be 'skills' or 'full', got {self.mode!r}")
         if self.noise < 0 or self.hold_max < 0:
             raise DatasetError("noise and hold_max must be >= 0")
+        if self.seed < 0:
+            raise DatasetError(f"seed must be >= 0, got {self.seed}")
         if self.seed + self.episodes > VALIDATION_SEED_START:
             raise DatasetError(
                 f"collection seeds must stay below {VALIDATION_SEED_START} (reserved for validation/evaluation)"

@@ -53,6 +53,9 @@ def write_video(path: str | Path, frames: list[np.ndarray], fps: int = 10) -> Pa
 
 def episode_video(dataset: DemoDataset, episode: int, out: str | Path, view: int = 0) -> Path:
     """Video of a stored episode: depth (and RGB if stored) of camera ``view``, skill name per frame."""
+    views = dataset.arrays["depth"].shape[1]
+    if not 0 <= view < views:
+        raise IndexError(f"view {view} out of range: the dataset has {views} camera view(s)")
     ep = dataset.episode(episode, keys=tuple(k for k in ("depth", "rgb", "skill") if k in dataset.arrays))
     names = dataset.metadata.get("skills", [])
     success = bool(dataset.meta("success")[episode])

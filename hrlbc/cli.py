@@ -232,6 +232,16 @@ def _positional(args: list[str], keys: tuple[str, ...]) -> list[str]:
     return out
 
 
+# What Ctrl-C keeps, and the command that continues.
+INTERRUPTED = {
+    "collect": "its finished episodes are in the store; the same command resumes",
+    "train-skills": "the last finished epoch is in last.pt; the same command with resume=true continues",
+    "train-master": "the last validation's policy is in last.zip; the same command with resume=true continues",
+    "reproduce": "finished stages are kept; the same command skips them and resumes the interrupted one",
+    "evaluate": "an evaluation keeps nothing; run it again",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = _commands()
     argv = sys.argv[1:] if argv is None else argv
@@ -265,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(
-            f"hrlbc {args.command}: interrupted; finished work is saved, re-run the command to resume", file=sys.stderr
+            f"hrlbc {args.command}: interrupted; {INTERRUPTED.get(args.command, 'nothing was kept')}", file=sys.stderr
         )
         return 130
     return 0

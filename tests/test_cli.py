@@ -149,3 +149,39 @@ def test_a_logged_master_run_shows_its_bar_and_each_validation(tmp_path):
     validations = [line for line in out.stdout.splitlines() if "validation success" in line]
     assert [line.split()[2] for line in validations] == ["4", "8"], out.stdout
     assert "master pick" in out.stderr and "8/8" in out.stderr, out.stderr
+
+
+def test_more_bad_input_gets_one_line(tmp_path, capsys):
+    junk = tmp_path / "m" / "junk.zip"  # a valid zip that is no master, in a master's folder
+    junk.parent.mkdir()
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(junk, "w") as z:
+        z.writestr("a.txt", "x")
+    (junk.parent / "master.json").write_text(
+        json.dumps({"format": "hrlbc-master", "config": {"task": "bowl", "skills": "scripted", "image_size": 64}})
+    )
+    from conftest import assert_cli_errors
+
+    master = ["evaluate", "task=bowl", "agent=master", f"checkpoint={junk}", "workers=1", f"out={tmp_path / 'e'}"]
+    assert_cli_errors(
+        capsys,
+        [
+            (["collect", "task=pick", "seed=-1", f"out={tmp_path / 'd'}"], "seed must be >= 0, got -1"),
+            (["evaluate", "agent=skills", "checkpoint=x.pt", "sequence=[7]"], "skill id(s) [7]; task bowl has skills"),
+            (master, f"cannot read master checkpoint {junk}"),
+        ],
+    )
+    assert not (tmp_path / "d").exists(), "a refused collect leaves nothing behind"
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_continue(monkeypatch, capsys):
+    import hrlbc.evaluate.run as run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "evaluate", interrupted)
+    assert main(["evaluate", "task=bowl", "agent=expert", "episodes=1", "workers=1"]) == 130
+    assert "an evaluation keeps nothing" in capsys.readouterr().err

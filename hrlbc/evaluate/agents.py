@@ -161,6 +161,9 @@ class MasterAgent:
             self.model = load_master(checkpoint, self.skills_path)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        except Exception as e:  # a zip that is no SB3 model, a truncated file, a skills .pt renamed .zip
+            detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"cannot read master checkpoint {checkpoint}: {detail}") from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         self.config = cfg
         self.view = self.make_view(env)

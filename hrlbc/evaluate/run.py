@@ -81,6 +81,11 @@ class EvaluateConfig:
                 "deterministic=false seeds each episode's draws by its seed, which needs batch=1 "
                 "(episodes side by side draw from one generator)"
             )
+        if self.sequence:
+            n = len(envs.get_task(self.task).spec.skills)
+            bad = [k for k in self.sequence if not 0 <= k < n]
+            if bad:
+                raise ConfigError(f"sequence has skill id(s) {bad}; task {self.task} has skills 0-{n - 1}")
         if self.seed_start < EVAL_SEED_START:
             raise ConfigError(f"evaluation seeds start at {EVAL_SEED_START} or above (lower ones are used in training)")
 
