@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import envs
-from demos.io import output_lock
+from demos.io import die_with_parent, output_lock
 from demos.progress import progress_bar
 from demos.store import DatasetError, DemoWriter, quantise_depth
 from envs.skills import add_noise
@@ -144,8 +144,10 @@ _worker_env: envs.ManipulationEnv | None = None
 _worker_cfg: CollectConfig | None = None
 
 
-def _init_worker(cfg: CollectConfig) -> None:
+def _init_worker(cfg: CollectConfig, pool_worker: bool = True) -> None:
     global _worker_env, _worker_cfg
+    if pool_worker:
+        die_with_parent()
     _worker_cfg = cfg
     _worker_env = envs.make_env(cfg.task, **cfg.env_options())
 
@@ -239,7 +241,7 @@ def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress:
     start, frames = time.perf_counter(), 0
     try:
         if pool is None:
-            _init_worker(cfg)
+            _init_worker(cfg, pool_worker=False)
             results = map(_work, todo)
         else:
             results = pool.imap(_work, todo)

@@ -14,6 +14,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def die_with_parent() -> None:
+    """In a worker process: end quietly when the process that started it dies (Linux; elsewhere a no-op).
+
+    Without it a killed ``hrlbc`` leaves its pool workers running until they try to send a result, and each
+    then prints a BrokenPipe traceback. SIGINT is left to the parent, which says what was kept.
+    """
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call
+        os._exit(0)
+
+
 class OutputBusyError(ValueError):
     """Another live process is writing the same output."""
 

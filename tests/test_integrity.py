@@ -157,3 +157,36 @@ def test_one_writer_per_output_and_a_dead_writers_lock_is_taken_over(tmp_path, c
     stale.write_text("half")
     collect(CollectConfig(task="pick", episodes=1, workers=1, image_size=32, out=str(out)), progress=False)
     assert open_dataset(out, verify=True).num_episodes == 1 and not stale.exists()
+
+
+def test_killing_collect_ends_its_workers_quietly(tmp_path):
+    """kill -9 of the main process: its workers end with it, without BrokenPipe tracebacks; the store resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "bowl"
+    args = ["collect", "task=bowl", "episodes=40", "workers=2", "image_size=32", f"out={out}"]
+    main = subprocess.Popen([sys.executable, "-m", "hrlbc.cli", *args], stderr=subprocess.PIPE, text=True)
+    children: list[int] = []
+    for _ in range(300):  # until both workers run and an episode is committed
+        time.sleep(0.1)
+        children = [int(p) for t in os.listdir(f"/proc/{main.pid}/task") for p in
+                    open(f"/proc/{main.pid}/task/{t}/children").read().split()]  # fmt: skip
+        if len(children) >= 2 and (out / "zarr.json").is_file() and open_dataset(out).num_episodes >= 1:
+            break
+    main.send_signal(signal.SIGKILL)
+    _, err = main.communicate(timeout=30)
+    for _ in range(50):
+        alive = [
+            p for p in children if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]
+        ]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert len(children) >= 2 and not alive, "the workers died with their parent"
+    assert "Traceback" not in err and "BrokenPipe" not in err, err[-2000:]
+    ds = collect(CollectConfig(task="bowl", episodes=3, workers=1, image_size=32, out=str(out)), progress=False)
+    assert open_dataset(ds, verify=True).num_episodes >= 3

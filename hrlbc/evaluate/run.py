@@ -26,7 +26,7 @@ import numpy as np
 
 import envs
 from demos.collect import EVAL_SEED_START
-from demos.io import atomic_write_text
+from demos.io import atomic_write_text, die_with_parent
 from demos.progress import progress_bar
 from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.evaluate.agents import AGENTS, Agent, act_group, agent_env_options, make_agent
@@ -161,9 +161,11 @@ def agent_for(cfg: EvaluateConfig, env: envs.ManipulationEnv) -> Agent:
 _worker: dict[str, Any] = {}
 
 
-def _init(cfg: EvaluateConfig) -> None:
+def _init(cfg: EvaluateConfig, pool_worker: bool = True) -> None:
     import torch
 
+    if pool_worker:
+        die_with_parent()
     torch.set_num_threads(1)
     envs_ = [envs.make_env(cfg.task, **cfg.env_options()) for _ in range(cfg.batch)]
     agent = agent_for(cfg, envs_[0])
@@ -206,7 +208,7 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
             for r in pool.imap(_group, groups):
                 gathered(r)
     else:
-        _init(cfg)
+        _init(cfg, pool_worker=False)
         for group in groups:
             gathered(_group(group))
     bar.close()
