@@ -311,3 +311,11 @@ def test_cli_train_skills_errors_and_preview(pick_data, tmp_path, capsys):
     out = tmp_path / "aug.png"
     assert main(["augment-preview", f"data={pick_data}", f"out={out}", "rows=2", "samples=3"]) == 0
     assert out.stat().st_size > 1000
+
+
+def test_a_finished_run_resumed_says_so(pick_data, tmp_path, capsys):
+    train_skills(tiny(pick_data, tmp_path / "f", max_batches=2, epochs=1), progress=False)
+    capsys.readouterr()
+    train_skills(tiny(pick_data, tmp_path / "f", max_batches=2, epochs=1, resume=True), progress=True)
+    out = capsys.readouterr().out
+    assert "all 1 epochs done" in out and "epochs 2-1" not in out

@@ -307,12 +307,12 @@ def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
 
     tb = SummaryWriter(str(out / "tb"))
     if progress:  # what this run is, before its first progress bar
+        todo = f"epochs {start_epoch + 1}-{cfg.epochs}" if start_epoch < cfg.epochs else f"all {cfg.epochs} epochs done"
         print(
             f"train-skills {spec.name} ({'flat BC' if cfg.flat else 'skills'}): {len(train_frames)} frames of "
             f"{len(train_eps)} episodes to train, {len(val_frames)} of {len(val_eps)} to validate; {device.type}, "
             f"{'up to ' if threads is not None else ''}{torch.get_num_threads()} threads, "
-            f"{'bf16' if amp else 'fp32'}, encoder={encoder_name(cfg)}, augment={cfg.augment}, "
-            f"epochs {start_epoch + 1}-{cfg.epochs} -> {out}",
+            f"{'bf16' if amp else 'fp32'}, encoder={encoder_name(cfg)}, augment={cfg.augment}, {todo} -> {out}",
             flush=True,
         )
         native = device.type == "cpu" and cpu_has_bf16()
