@@ -33,6 +33,11 @@ def die_with_parent() -> None:
         os._exit(0)
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (its type name when it has none): for one-line errors."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class OutputBusyError(ValueError):
     """Another live process is writing the same output."""
 

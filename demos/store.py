@@ -46,7 +46,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
-from demos.io import atomic_write_text
+from demos.io import atomic_write_text, first_line
 
 SCHEMA_VERSION = 1
 FAILURES = {None: 0, "object_fell": 1}
@@ -292,8 +292,8 @@ class DemoDataset:
         """
         problems: list[str] = []
         n, ends = self.num_episodes, self.episode_ends
-        lengths = np.asarray(self.root["meta/length"][:n], dtype=np.int64) if "length" in self.root["meta"] else None
-        if lengths is not None and (len(lengths) < n or not np.array_equal(np.cumsum(lengths), ends)):
+        lengths = np.asarray(self.root["meta/length"][:n], dtype=np.int64)
+        if len(lengths) < n or not np.array_equal(np.cumsum(lengths), ends):
             problems.append("meta/episode_ends: does not match meta/length (the episode index is damaged)")
         meta_names = [k for k in self.root["meta"].array_keys()]
         every_chunk_written = "checksum_arrays" in self.root.attrs
@@ -323,7 +323,7 @@ class DemoDataset:
                 try:
                     block = np.asarray(arr[lo:hi])
                 except Exception as exc:  # a truncated or corrupt chunk: blosc, zstd or a short file
-                    problems.append(f"data/{name}: unreadable ({_episodes_text(self, lo, hi)}): {_first_line(exc)}")
+                    problems.append(f"data/{name}: unreadable ({_episodes_text(self, lo, hi)}): {first_line(exc)}")
                     e = last
                     continue
                 if column is not None:
@@ -355,10 +355,6 @@ def _episodes_text(ds: DemoDataset, lo: int, hi: int) -> str:
 def _list_episodes(episodes: list[int]) -> str:
     shown = ", ".join(map(str, episodes[:10])) + (f" and {len(episodes) - 10} more" if len(episodes) > 10 else "")
     return f"episode{'s' if len(episodes) > 1 else ''} {shown}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def damage_message(path: Path, problems: list[str]) -> str:

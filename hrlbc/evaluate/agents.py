@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 import envs
+from demos.io import first_line
 from hrlbc.config import ConfigError
 
 AGENTS = ("expert", "skills", "master", "flat-bc", "ppo-flat")
@@ -162,8 +163,7 @@ class MasterAgent:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         except Exception as e:  # a zip that is no SB3 model, a truncated file, a skills .pt renamed .zip
-            detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ConfigError(f"cannot read master checkpoint {checkpoint}: {detail}") from None
+            raise ConfigError(f"cannot read master checkpoint {checkpoint}: {first_line(e)}") from None
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         self.config = cfg
         self.view = self.make_view(env)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from demos.io import atomic_write
+from demos.io import atomic_write, first_line
 from hrlbc.config import ConfigError
 from hrlbc.skills.model import SkillNet
 
@@ -25,7 +25,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # truncated file, not a torch file, ...
-        raise ConfigError(f"cannot read skills checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"cannot read skills checkpoint {path}: {first_line(exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not an hrlbc skills checkpoint (made by 'hrlbc train-skills')")
     return ckpt
