@@ -362,7 +362,8 @@ def damage_message(path: Path, problems: list[str]) -> str:
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return (
         f"the store {path} is damaged: {problems[0]}{more}; nothing was changed. "
-        f"'hrlbc demos verify {path}' lists every problem; re-collect into a new out= path"
+        f"'hrlbc demos verify {path}' lists every problem; 'hrlbc demos salvage {path} out=NEW' keeps the intact "
+        "episodes, or re-collect into a new out= path"
     )
 
 
@@ -378,3 +379,69 @@ def open_dataset(path: str | Path, verify: bool = False) -> DemoDataset:
         if problems:
             raise DatasetError(damage_message(ds.path, problems))
     return ds
+
+
+FAILURE_NAMES = {code: name for name, code in FAILURES.items()} | {2: "other"}
+
+
+def salvage(src: str | Path, dst: str | Path) -> tuple[int, list[int]]:
+    """Copy the intact episodes of a (damaged) store ``src`` into a new store ``dst``, bytes unchanged.
+
+    An episode is kept when every row of it, in every data and meta array, has its chunk on disk, reads
+    back, and (where the store has checksums) hashes to its commit-time digest. Episode boundaries come
+    from ``meta/length`` or, if that is damaged, ``meta/episode_ends``. ``dst`` is built beside its place
+    and renamed in when complete (a killed salvage leaves nothing that blocks the next one).
+    Returns (episodes kept, ids of the episodes dropped). ``src`` is only read.
+    """
+    ds, dst = DemoDataset(src), Path(dst)
+    if dst.exists():
+        raise DatasetError(f"{dst} exists; salvage writes a new store (give another out=)")
+    n = ds.num_episodes
+    meta = {name: ds.root[f"meta/{name}"] for name in ds.root["meta"].array_keys()}
+    lengths_intact = not _missing_chunks(ds.path, "meta/length", meta["length"], n)
+    if lengths_intact:
+        ends = np.cumsum(np.asarray(meta["length"][:n], dtype=np.int64))
+    elif not _missing_chunks(ds.path, "meta/episode_ends", meta["episode_ends"], n):
+        ends = np.asarray(meta["episode_ends"][:n], dtype=np.int64)
+    else:
+        raise DatasetError(f"{src}: both meta/length and meta/episode_ends are damaged; episodes cannot be told apart")
+    starts = np.concatenate([[0], ends[:-1]])
+    bad: set[int] = set()
+    for name, arr in meta.items():  # a meta row in a lost chunk cannot be trusted (it reads as zeros)
+        if name == "episode_ends" or (name == "length" and not lengths_intact):  # boundaries: not copied, rebuilt
+            continue
+        for c in _missing_chunks(ds.path, f"meta/{name}", arr, n):
+            bad.update(range(c * arr.chunks[0], min((c + 1) * arr.chunks[0], n)))
+    for name, arr in ds.arrays.items():
+        for c in _missing_chunks(ds.path, f"data/{name}", arr, int(ends[-1]) if n else 0):
+            lo, hi = c * arr.chunks[0], (c + 1) * arr.chunks[0]
+            bad.update(int(e) for e in np.flatnonzero((starts < hi) & (ends > lo)))
+    names = list(ds.root.attrs.get("checksum_arrays", []))
+    digests = np.asarray(meta["checksum"][:n]) if names else None
+    tmp = dst.with_name(dst.name + ".salvage")
+    if tmp.exists():
+        shutil.rmtree(tmp)  # a salvage killed before
+    metadata = ds.metadata | {"salvaged_from": str(Path(src).resolve())}
+    shapes = {name: (tuple(arr.shape[1:]), str(arr.dtype)) for name, arr in ds.arrays.items()}
+    writer = DemoWriter(tmp, metadata, shapes, int(meta["camera"].shape[1]), int(ds.arrays["depth"].chunks[0]))
+    rows = {name: np.asarray(meta[name][:n]) for name in ("seed", "success", "failure", "camera")}
+    for e in range(n):
+        if e in bad:
+            continue
+        frames = {}
+        try:
+            for name, arr in ds.arrays.items():
+                frames[name] = np.asarray(arr[int(starts[e]) : int(ends[e])])
+        except Exception:  # an unreadable chunk
+            bad.add(e)
+            continue
+        if digests is not None and any(checksum(frames[k]) != digests[e, i] for i, k in enumerate(names)):
+            bad.add(e)
+            continue
+        failure = FAILURE_NAMES.get(int(rows["failure"][e]), "other")
+        writer.append(frames, {"seed": rows["seed"][e], "success": rows["success"][e], "failure": failure,
+                               "camera": rows["camera"][e]})  # fmt: skip
+    if (ds.path / "config.yaml").is_file():
+        writer.write_config_yaml((ds.path / "config.yaml").read_text())
+    tmp.rename(dst)
+    return writer.num_episodes, sorted(bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -43,11 +44,22 @@ def write_video(path: str | Path, frames: list[np.ndarray], fps: int = 10) -> Pa
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"video path must end in {' or '.join(VIDEO_SUFFIXES)}, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".gif":
-        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
-    else:
-        imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
+    # Written beside the target, then renamed: a kill leaves no half video under the real name. Opening it
+    # first turns an unwritable place into one OSError, before imageio or ffmpeg start and print their own.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        open(tmp, "wb").close()
+    except OSError as exc:
+        raise OSError(f"cannot write the video {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".gif":
+            imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
+        else:
+            imageio.mimsave(tmp, frames, fps=fps, macro_block_size=8)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -53,6 +53,9 @@ class TaskSpec:
     max_linear_speed: float
     max_angular_speed: float = 0.0  # 0: the task has no wrist rotation in its action
     description: str = ""
+    # The scripted expert's longest run of each skill until done (benchmarks/skill_durations.py); a master
+    # with train-master's skill_margin runs skill k for ceil(margin * skill_steps[k]) steps. () = unknown.
+    skill_steps: tuple[int, ...] = ()
 
 
 def checked_perturb_step(step) -> int:

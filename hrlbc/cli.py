@@ -61,11 +61,13 @@ def _collect(cfg) -> None:
 
 @dataclass
 class DemosConfig:
-    action: str = field(default="info", metadata={"help": "info, verify or video (also the first positional word)"})
+    action: str = field(
+        default="info", metadata={"help": "info, verify, video or salvage (also the first positional word)"}
+    )
     path: str = field(default="???", metadata={"help": "dataset directory (also the second positional word)"})
     episode: int = field(default=0, metadata={"help": "video: episode index"})
     view: int = field(default=0, metadata={"help": "video: camera view"})
-    out: str = field(default="episode.mp4", metadata={"help": "video: output .mp4 or .gif"})
+    out: str = field(default="", metadata={"help": "video: .mp4 or .gif (episode.mp4); salvage: the new store"})
 
 
 def _demos(cfg: DemosConfig) -> None:
@@ -73,8 +75,17 @@ def _demos(cfg: DemosConfig) -> None:
     from demos.info import summary
     from demos.video import episode_video
 
-    if cfg.action not in ("info", "verify", "video"):
-        raise ConfigError(f"unknown demos action {cfg.action!r}; valid: info, verify, video")
+    if cfg.action not in ("info", "verify", "video", "salvage"):
+        raise ConfigError(f"unknown demos action {cfg.action!r}; valid: info, verify, video, salvage")
+    if cfg.action == "salvage":
+        from demos.store import salvage
+
+        if not cfg.out:
+            raise ConfigError("salvage writes the intact episodes into a new store: give out=NEW_PATH")
+        kept, dropped = salvage(cfg.path, cfg.out)
+        left = f"; dropped {len(dropped)}: {', '.join(map(str, dropped[:20]))}" if dropped else ""
+        print(f"wrote {cfg.out}: {kept} intact episodes of {kept + len(dropped)}{left}")
+        return
     if cfg.action == "verify":
         ds = open_dataset(cfg.path)
         problems = ds.verify()
@@ -89,7 +100,7 @@ def _demos(cfg: DemosConfig) -> None:
     if cfg.action == "info":
         print(summary(ds))
     else:
-        print(f"wrote {episode_video(ds, cfg.episode, cfg.out, cfg.view)}")
+        print(f"wrote {episode_video(ds, cfg.episode, cfg.out or 'episode.mp4', cfg.view)}")
 
 
 def _train_skills(cfg) -> None:
@@ -155,7 +166,8 @@ def _commands() -> dict[str, Command]:
             section="collect",
         ),
         "demos": Command(
-            "inspect a dataset: 'demos info PATH', 'demos verify PATH', 'demos video PATH episode=3 out=ep3.mp4'",
+            "inspect a dataset: 'demos info PATH', 'demos verify PATH', 'demos video PATH episode=3 out=ep3.mp4', "
+            "'demos salvage PATH out=NEW' (the intact episodes of a damaged store)",
             "hrlbc.cli:DemosConfig",
             _demos,
             positional=("action", "path"),

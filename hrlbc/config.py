@@ -136,15 +136,20 @@ def require_at_least(cfg: Any, names: tuple[str, ...], minimum: float = 1) -> No
             raise ConfigError(f"{name} must be >= {minimum}, got {getattr(cfg, name)}")
 
 
-def run_checkpoint(out: str | Path, name: str, resume: bool) -> Path:
-    """``out/name``, the checkpoint a resumed run continues from, after checking that ``resume`` fits ``out``.
+def run_checkpoint(out: str | Path, name: str, resume: bool) -> tuple[Path, bool]:
+    """(``out/name``, whether to continue from it), after checking that ``resume`` fits ``out``.
 
-    A fresh run must not overwrite a finished or interrupted one, and ``resume=true`` needs one to
-    continue: either mismatch is a ConfigError before any work starts.
+    A fresh run must not overwrite a finished or interrupted one: that is a ConfigError before any work
+    starts. ``resume=true`` continues from the checkpoint; where a run was stopped before it wrote its
+    first one, it starts over (saying so), so that one command continues a run stopped at any moment.
+    ``resume=true`` on an ``out`` that does not exist is a ConfigError (a mistyped path, most likely).
     """
     last = Path(out) / name
     if resume and not last.is_file():
-        raise ConfigError(f"resume=true but {last} does not exist")
+        if not Path(out).is_dir():
+            raise ConfigError(f"resume=true but {out} does not exist")
+        print(f"{out} holds no {name} yet (stopped before its first checkpoint): starting from the beginning")
+        return last, False
     if not resume and last.is_file():
         raise ConfigError(f"{out} already holds a run; use resume=true to continue it or another out=")
-    return last
+    return last, resume

@@ -90,6 +90,22 @@ def test_master_agent_and_video(tmp_path):
     assert r["hashes"]["checkpoint"] and len(list((tmp_path / "e").glob("episode_*.mp4"))) == 1
 
 
+def test_a_master_with_a_skill_margin_picks_when_the_running_skill_is_done(tmp_path):
+    """Evaluation gives each pick the skill's own time, as in training: the picks' times cover the episode."""
+    from hrlbc.master.skill_env import skill_timescales
+
+    best = train_master(tiny_master_config(tmp_path / "m", skill_margin=0.3))
+    cfg = EvaluateConfig(
+        task="pick", agent="master", checkpoint=str(best), episodes=2, workers=1, out=str(tmp_path / "e")
+    )
+    r = evaluate(cfg, progress=False)
+    times = skill_timescales(envs.get_task("pick").spec, 0, 0.3)  # 22, 5 and 3 steps
+    for e in r["per_episode"]:  # skill_counts: every pick, a repeated one included
+        spans = sum(times[int(k)] * n for k, n in e["skill_counts"].items())
+        shortest = min(times[int(k)] for k in e["skill_counts"])
+        assert spans - shortest < e["length"] <= spans, (e["skill_counts"], e["length"])
+
+
 def test_a_sampling_master_is_seeded_by_the_episode(tmp_path):
     """deterministic=false samples the master's picks, seeded by the episode: the same report for any workers,
     and the same picks in training's validation (the skill env) on each seed."""

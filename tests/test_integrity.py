@@ -89,6 +89,37 @@ def test_damaged_episode_index_is_refused_not_wiped(store, tmp_path, capsys):
     assert fingerprint(x) == before
 
 
+def test_salvage_keeps_exactly_the_intact_episodes_byte_for_byte(store, tmp_path, capsys):
+    x = damaged_copy(store, tmp_path)
+    (x / "data/depth/c/3/0/0/0").unlink()  # frames 48-63
+    chunk = x / "data/action/c/0/0"
+    chunk.write_bytes(chunk.read_bytes()[:-3])  # frames 0-15: unreadable
+    (x / "meta/episode_ends/c/0").unlink()  # the index too: boundaries come from meta/length
+    src = open_dataset(store)
+    hit = {
+        int(e)
+        for lo, hi in ((48, 64), (0, 16))
+        for e in np.flatnonzero((src.episode_starts < hi) & (src.episode_ends > lo))
+    }
+    before = fingerprint(x)
+    new = tmp_path / "saved"
+    assert main(["demos", "salvage", str(x), f"out={new}"]) == 0
+    assert (
+        f"{src.num_episodes - len(hit)} intact episodes of {src.num_episodes}; dropped {len(hit)}"
+        in capsys.readouterr().out
+    )
+    assert fingerprint(x) == before, "salvage only reads its source"
+    saved = open_dataset(new, verify=True)  # intact, checksums included
+    kept = [e for e in range(src.num_episodes) if e not in hit]
+    assert saved.num_episodes == len(kept) and list(saved.meta("seed")) == [int(src.meta("seed")[e]) for e in kept]
+    for i, e in enumerate(kept):
+        a, b = src.episode_range(e), saved.episode_range(i)
+        for name in src.arrays:
+            assert np.array_equal(src.arrays[name][a[0] : a[1]], saved.arrays[name][b[0] : b[1]]), (name, e)
+    assert_cli_errors(capsys, [(["demos", "salvage", str(x), f"out={new}"], "exists; salvage writes a new store"),
+                               (["demos", "salvage", str(x)], "give out=NEW_PATH")])  # fmt: skip
+
+
 def test_truncated_chunk_names_array_and_episodes(store, tmp_path):
     x = damaged_copy(store, tmp_path)
     chunk = x / "data/mask/c/2/0/0/0"
@@ -190,3 +221,40 @@ def test_killing_collect_ends_its_workers_quietly(tmp_path):
     assert "Traceback" not in err and "BrokenPipe" not in err, err[-2000:]
     ds = collect(CollectConfig(task="bowl", episodes=3, workers=1, image_size=32, out=str(out)), progress=False)
     assert open_dataset(ds, verify=True).num_episodes >= 3
+
+
+def test_unwritable_outputs_and_unbounded_requests_get_one_line(store, tmp_path, capsys):
+    """A video where no file can be (its parent is a file), GIF or MP4, and a preview of 100,000 rows."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for suffix in (".gif", ".mp4"):
+        # a child process: imageio's and ffmpeg's noise would come at exit, after main() returned
+        argv = [sys.executable, "-m", "hrlbc.cli", "demos", "video", str(store), f"out={blocker}/v{suffix}"]
+        result = subprocess.run(argv, capture_output=True, text=True)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"hrlbc demos: error: cannot write the video {blocker}/v{suffix}: "), lines
+    assert_cli_errors(capsys, [(["augment-preview", f"data={store}", "rows=100000"], "rows must be in [1, 32]")])
+
+
+def test_a_full_disk_during_a_checkpoint_write_is_an_os_error_and_leaves_no_temp(tmp_path):
+    """A file-size limit (RLIMIT_FSIZE) stands in for a full disk: the write fails at the same place."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, signal, torch
+from hrlbc.skills.policy import save_checkpoint
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+try:
+    save_checkpoint({str(tmp_path / "last.pt")!r}, {{"weights": torch.zeros(100_000)}})
+except OSError as exc:
+    print("OSError", exc.strerror)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "OSError File too large", result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+import envs
 from hrlbc.cli import main
 from hrlbc.config import ConfigError
 from hrlbc.evaluate.agents import master_run_config
@@ -66,6 +67,30 @@ def test_skill_step_runs_the_timescale_and_reports_it():
     _, reward, terminated, _, info = env.step(3)  # carry it to the bowl and release
     assert terminated and reward == 1.0 and info["is_success"] and info["skill_steps"] < 60
     env.close()
+
+
+def test_each_skill_runs_its_own_time_with_a_skill_margin(tmp_path, capsys):
+    import math
+
+    from hrlbc.master.skill_env import skill_timescales
+
+    spec = envs.get_task("bowl").spec
+    assert skill_timescales(spec) == (60,) * 4 and skill_timescales(spec, 7) == (7,) * 4
+    assert skill_timescales(spec, 0, 1.25) == tuple(math.ceil(1.25 * s) for s in spec.skill_steps) == (67, 17, 20, 49)
+    env = SkillEnv("bowl", "scripted", obs="state", skill_margin=1.25)
+    env.reset(seed=3)
+    _, _, _, _, info = env.step(0)
+    assert info["skill_steps"] == 67 and env.timescale == 67 and env.perturb_span == 67 + 17 + 20 + 49
+    _, _, _, _, info = env.step(1)
+    assert info["skill_steps"] == 17 and info["env_steps"] == 84 and env.env.robot.attached
+    env.close()
+    assert_cli_errors(
+        capsys,
+        [
+            (["train-master", "skill_margin=1.2", "timescale=40", f"out={tmp_path / 'a'}"], "not both"),
+            (["train-master", "skill_margin=-1", f"out={tmp_path / 'a'}"], "skill_margin must be >= 0"),
+        ],
+    )
 
 
 def test_proprio_tells_a_held_cube_from_an_empty_closed_gripper():
@@ -347,8 +372,8 @@ def test_bad_inputs_fail_before_any_env(tiny_skills, tmp_path, capsys):
     assert not (tmp_path / "a").exists(), "nothing was created for refused input"
 
 
-@pytest.mark.parametrize("obs,recent", [("depth", 0), ("depth_proprio", 0), ("depth", 2)])
-def test_batched_placement_matches_skills_in_workers(tiny_skills, obs, recent):
+@pytest.mark.parametrize("obs,recent,margin", [("depth", 0, 0), ("depth_proprio", 0, 0), ("depth", 2, 0.2)])
+def test_batched_placement_matches_skills_in_workers(tiny_skills, obs, recent, margin):
     from hrlbc.master.batched import BatchedSkillVecEnv
 
     def same(batch, single):
@@ -356,7 +381,8 @@ def test_batched_placement_matches_skills_in_workers(tiny_skills, obs, recent):
             return np.array_equal(batch[0], single)
         return batch.keys() == single.keys() and all(np.array_equal(batch[k][0], single[k]) for k in single)
 
-    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs=obs, image_size=32, timescale=5, recent_skills=recent)
+    kw = dict(task="pick", skills=str(tiny_skills["pick"]), obs=obs, image_size=32, recent_skills=recent)
+    kw |= {"skill_margin": margin} if margin else {"timescale": 5}  # margin 0.2: 15, 4 and 2 steps
     single = SkillEnv(**kw)
     # One env: batching must not change the semantics (with more envs, batched convolutions may differ
     # from single ones in the last float bits, so trajectories can drift apart, as on any other device).

@@ -271,8 +271,12 @@ def test_bad_inputs_fail_before_training(pick_data, tmp_path):
     train_skills(tiny(pick_data, tmp_path / "o5", max_batches=1, eval_every=0), progress=False)
     with pytest.raises(ConfigError, match="already holds a run; use resume=true"):
         train_skills(tiny(pick_data, tmp_path / "o5"))
-    with pytest.raises(ConfigError, match="resume=true but"):
+    with pytest.raises(ConfigError, match="resume=true but .*o6 does not exist"):
         train_skills(tiny(pick_data, tmp_path / "o6", resume=True))
+    # a run killed before its first checkpoint left a directory without last.pt: resume=true starts it over
+    (tmp_path / "o6").mkdir()
+    train_skills(tiny(pick_data, tmp_path / "o6", max_batches=1, eval_every=0, resume=True), progress=False)
+    assert load_checkpoint(tmp_path / "o6" / "last.pt")["epoch"] == 0  # counted from 0: one epoch done
     train_skills(tiny(pick_data, tmp_path / "o7", max_batches=1, eval_every=0, ema=0.0), progress=False)
     with pytest.raises(ConfigError, match="without the weight average"):
         train_skills(tiny(pick_data, tmp_path / "o7", epochs=3, resume=True))

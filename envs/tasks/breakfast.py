@@ -27,6 +27,7 @@ SPEC = TaskSpec(
     expert_order=(0, 2, 3, 1, 2),
     # From the expert's own durations (40 seeds, docs/design.md): grasp <= 59, pour <= 113, put down <= 90 steps.
     timescale=150,
+    skill_steps=(57, 59, 113, 91),  # the expert's longest run of each skill (benchmarks/skill_durations.py)
     max_episode_steps=1200,
     max_linear_speed=0.1,
     max_angular_speed=0.5,

@@ -14,7 +14,8 @@ SPEC = TaskSpec(
     env_id="UR5-Pick-v0",
     skills=("above_cube", "grasp_cube", "lift"),
     expert_order=(0, 1, 2),
-    timescale=50,  # expert skill durations (60 seeds): above_cube median 37, max 70; grasp <= 16; lift <= 10
+    timescale=50,  # RLBC's one timescale for every skill (above_cube: median 37 steps, up to 71)
+    skill_steps=(71, 16, 10),  # the expert's longest run of each skill (benchmarks/skill_durations.py)
     max_episode_steps=200,
     max_linear_speed=0.075,
     description="lift a cube (side 3-8 cm) 8 cm above the table",

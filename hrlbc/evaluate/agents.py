@@ -127,7 +127,8 @@ def master_run_config(checkpoint: str) -> dict[str, Any]:
 
 
 class MasterAgent:
-    """The hierarchy: every ``timescale`` steps the PPO master picks a skill from its observation.
+    """The hierarchy: the PPO master picks a skill from its observation, which then runs its timescale (the
+    one of the master's training: :func:`~hrlbc.master.skill_env.skill_timescales`).
 
     ``deterministic=False`` samples the pick from the master's policy (torch's RNG) instead of taking
     the most likely skill.
@@ -167,8 +168,10 @@ class MasterAgent:
         self.skills = LearnedSkills(self.skills_path) if self.skills_path else ScriptedSkills(env)
         self.config = cfg
         self.view = self.make_view(env)
-        self.timescale = cfg["timescale"] or env.spec_task.timescale
-        self.t, self.skill = 0, 0
+        from hrlbc.master.skill_env import skill_timescales
+
+        self.timescales = skill_timescales(env.spec_task, cfg["timescale"], cfg.get("skill_margin", 0.0))
+        self.t, self.skill, self.left = 0, 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
         self.deterministic = deterministic
 
@@ -193,23 +196,25 @@ class MasterAgent:
             twin.skills = copy.copy(self.skills)
             twin.skills.policy = self.policy.fork()
         twin.view = self.make_view(env)
-        twin.t, twin.skill, twin.choices = 0, 0, []
+        twin.t, twin.skill, twin.left, twin.choices = 0, 0, 0, []
         return twin
 
     def reset(self) -> None:
         self.skills.reset()
         self.view.reset()
-        self.t, self.choices = 0, []
+        self.t, self.left, self.choices = 0, 0, []
 
     def next_skill(self, obs) -> tuple[int, int]:
-        """Every ``timescale`` steps the master picks the skill (one forward of its own, not batched)."""
+        """When the running skill's time is up the master picks the next (one forward of its own, not batched)."""
         self.view.push(obs)
-        if self.t % self.timescale == 0:
+        if self.left == 0:
             master_obs = self.view.observe(obs)
             self.skill = int(self.model.predict(master_obs, deterministic=self.deterministic)[0])
             self.choices.append(self.skill)
             self.skills.start(self.skill)
             self.view.chose(self.skill)
+            self.left = self.timescales[self.skill]
+        self.left -= 1
         self.t += 1
         return self.skill, self.skill
 

@@ -52,10 +52,11 @@ class BatchedSkillVecEnv(VecEnv):
         rewards, dones, infos = np.zeros(n, np.float32), np.zeros(n, bool), [{} for _ in range(n)]
         running = np.ones(n, bool)
         steps = np.zeros(n, int)
-        timescale = self.envs[0].timescale
+        budget = np.array([env.timescales[k] for env, k in zip(self.envs, skills)])
         for env, k in zip(self.envs, skills):
             env.view.chose(int(k))
-        for _ in range(timescale):
+        for _ in range(int(budget.max())):
+            running &= steps < budget
             idx = np.nonzero(running)[0]
             if len(idx) == 0:
                 break

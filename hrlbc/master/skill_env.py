@@ -1,7 +1,8 @@
 """The master's view of a task: a gymnasium env whose actions are skills.
 
-One master step runs the chosen skill for the task's timescale of low-level 10 Hz steps (or until the
-episode ends) and returns the summed sparse reward. The episode is a semi-MDP over skills: the
+One master step runs the chosen skill for its timescale of low-level 10 Hz steps (or until the episode
+ends) and returns the summed sparse reward: the task's one timescale for every skill (RLBC's), or with a
+``skill_margin`` each skill's own (:func:`skill_timescales`). The episode is a semi-MDP over skills: the
 master discounts per master step, whatever the skill's duration.
 
 Skills sit behind one interface, :class:`Skills`: ``reset()`` at the episode start, ``start(k)`` when
@@ -10,6 +11,7 @@ the master picks skill ``k``, ``act(obs, k) -> action`` at every low-level step.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -23,6 +25,22 @@ OBS_MODES = ("depth", "state", "depth_proprio")
 # The robot's own sensors (joint encoders through forward kinematics, finger travel): known on a real
 # robot too, unlike the privileged object poses of ``state``.
 PROPRIO_FIELDS = ("tcp_pos", "tcp_orn", "gripper")
+
+
+def skill_timescales(spec: envs.TaskSpec, timescale: int = 0, margin: float = 0.0) -> tuple[int, ...]:
+    """Low-level steps skill k runs per master pick, for each k.
+
+    ``margin`` = 0: ``timescale`` (0: the task's) for every skill, as RLBC. ``margin`` > 0: ceil(margin x
+    the scripted expert's longest run of skill k) (``TaskSpec.skill_steps``). Why: with one timescale, long
+    enough for the slowest skill, a fast skill gets the time of a slow one, and a learned grasp started far
+    from the cube has the time to reach it, so PPO settles on a grasp -> release shortcut that fails on half
+    the scenes; each skill's own time takes the shortcut away and shortens every episode.
+    """
+    if margin <= 0:
+        return (int(timescale or spec.timescale),) * len(spec.skills)
+    if len(spec.skill_steps) != len(spec.skills):
+        raise ConfigError(f"task {spec.name!r} records no per-skill durations (TaskSpec.skill_steps); use timescale")
+    return tuple(math.ceil(margin * steps) for steps in spec.skill_steps)
 
 
 def reset_episode(env: gym.Env, seed: int) -> Any:
@@ -171,6 +189,9 @@ def check_skills_checkpoint(checkpoint: str, task: str) -> dict[str, Any]:
 class SkillEnv(gym.Env):
     """``Discrete(K)`` over a task's skills. Observation: see :class:`MasterView` (``obs`` is its mode).
 
+    Skill k runs ``timescales[k]`` low-level steps per pick (:func:`skill_timescales` of ``timescale`` and
+    ``skill_margin``); ``timescale`` is the longest of them.
+
     ``perturb``: probability that an episode is perturbed (RLBC's knock, see the env's ``perturb_step``)
     at a step drawn uniformly from 1 to timescale x the expert's skill count; the draw comes from this
     env's seeded ``np_random``, so training stays reproducible.
@@ -193,6 +214,7 @@ class SkillEnv(gym.Env):
         env_options: dict[str, Any] | None = None,
         perturb: float = 0.0,
         recent_skills: int = 0,
+        skill_margin: float = 0.0,
     ) -> None:
         check_obs_mode(obs)  # before any env starts
         if not 0.0 <= perturb <= 1.0:
@@ -202,9 +224,11 @@ class SkillEnv(gym.Env):
         self.spec_task = self.env.spec_task
         self.skills = ScriptedSkills(self.env) if skills == "scripted" else LearnedSkills(skills, device)
         self.view = MasterView(obs, self.env, frames, image_size, recent_skills)
-        self.timescale = int(timescale or self.spec_task.timescale)
+        self.timescales = skill_timescales(self.spec_task, timescale or 0, skill_margin)
+        self.timescale = max(self.timescales)
         # Robustness training: knock the object at a step drawn over the span of an expert-order episode.
-        self.perturb, self.perturb_span = perturb, self.timescale * len(self.spec_task.expert_order)
+        self.perturb = perturb
+        self.perturb_span = sum(self.timescales[k] for k in self.spec_task.expert_order)
         self.action_space = gym.spaces.Discrete(len(self.spec_task.skills))
         self.observation_space = self.view.space
         self.last_obs: dict[str, np.ndarray] = {}
@@ -232,9 +256,10 @@ class SkillEnv(gym.Env):
         self.view.chose(k)
         obs, total, terminated, truncated, info = self.last_obs, 0.0, False, False, {}
         steps = 0
-        for t in range(self.timescale):
+        timescale = self.timescales[k]
+        for t in range(timescale):
             if self.skip_renders:  # render only the frames the master's next observation stacks
-                left = min(self.timescale - t, self.env.max_episode_steps - self.env.steps)
+                left = min(timescale - t, self.env.max_episode_steps - self.env.steps)
                 self.env.render_next = left <= self.view.frames
             obs, reward, terminated, truncated, info = self.env.step(self.skills.act(obs, k))
             total += reward

@@ -79,6 +79,13 @@ class TrainMasterConfig:
         },
     )
     timescale: int = field(default=0, metadata={"help": "low-level steps per master step (0 = the task's)"})
+    skill_margin: float = field(
+        default=0.0,
+        metadata={
+            "help": "> 0: each skill runs its own time, ceil(margin x the expert's longest run of it), instead of "
+            "one timescale for all (0, RLBC's)"
+        },
+    )
     perturb: float = field(
         default=0.0,
         metadata={"help": "robustness training: share of training episodes whose object is knocked at a random step"},
@@ -110,6 +117,10 @@ class TrainMasterConfig:
             if not 0 < getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         check_obs_mode(self.obs)
+        if self.skill_margin < 0:
+            raise ConfigError(f"skill_margin must be >= 0, got {self.skill_margin}")
+        if self.skill_margin > 0 and self.timescale:
+            raise ConfigError("give timescale (one for every skill) or skill_margin (each skill its own), not both")
         if self.features not in ("auto", "cnn", "skill", "mlp"):
             raise ConfigError(f"features must be auto, cnn, skill or mlp, got {self.features!r}")
         if self.placement not in ("workers", "batched"):
@@ -186,6 +197,7 @@ def make_skill_env(cfg: TrainMasterConfig, device: str = "cpu", training: bool =
         device,
         perturb=perturb,
         recent_skills=cfg.recent_skills,
+        skill_margin=cfg.skill_margin,
     )
 
 
@@ -345,7 +357,7 @@ def _train_master(cfg: TrainMasterConfig) -> Path:
     # ---------------------------------------------------------------- setup
     check_inputs(cfg)
     out = Path(cfg.out)
-    last = run_checkpoint(out, "last.zip", cfg.resume)
+    last, resuming = run_checkpoint(out, "last.zip", cfg.resume)
     device = resolve_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
@@ -368,7 +380,7 @@ def _train_master(cfg: TrainMasterConfig) -> Path:
             "normalize_images": False,
         }
     history_path = out / "history.json"
-    if cfg.resume:
+    if resuming:
         model = PPO.load(str(last), env=vec, device=device)
         history = json.loads(history_path.read_text()) if history_path.is_file() else []
     else:
@@ -470,7 +482,7 @@ def _train_master(cfg: TrainMasterConfig) -> Path:
             model.learn(
                 remaining,
                 callback=callback,
-                reset_num_timesteps=not cfg.resume,
+                reset_num_timesteps=not resuming,
                 tb_log_name="ppo",
             )
         if not history or history[-1]["master_steps"] != model.num_timesteps:

@@ -134,6 +134,17 @@ class PreviewConfig:
     samples: int = field(default=6, metadata={"help": "augmented samples per frame"})
     seed: int = field(default=0, metadata={"help": "seed"})
 
+    def validate(self) -> None:
+        # One PNG meant for a person: a bound keeps a typo (rows=100000) from running for minutes into GBs.
+        for name, most in (("rows", MAX_PREVIEW_ROWS), ("samples", MAX_PREVIEW_SAMPLES)):
+            value = getattr(self, name)
+            if not 1 <= value <= most:
+                raise ConfigError(f"{name} must be in [1, {most}] (one figure), got {value}")
+        load_preset(self.augment)
+
+
+MAX_PREVIEW_ROWS, MAX_PREVIEW_SAMPLES = 32, 16
+
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / "augment").glob("*.yaml"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write a skills checkpoint atomically (a crash leaves the previous file whole)."""
-    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    """Write a skills checkpoint atomically (a crash leaves the previous file whole).
+
+    Serialised in memory, then written by Python: a full disk is then ``OSError`` "No space left on
+    device", where torch's own file writer says "[enforce fail at inline_container.cc] unexpected pos".
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(Path(path), lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 # The parts of a training checkpoint that only resuming needs (raw weights, Adam's moments, RNG state):

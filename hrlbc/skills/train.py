@@ -187,7 +187,7 @@ def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     ds = open_dataset(cfg.data, verify=True)  # damaged frames are never trained on
     check_dataset(cfg, ds)
     out = Path(cfg.out)
-    last_path = run_checkpoint(out, "last.pt", cfg.resume)
+    last_path, resuming = run_checkpoint(out, "last.pt", cfg.resume)
     device = resolve_device(cfg.device)
     workers = loader_workers(cfg.num_workers, device)
     threads = thread_fit(cfg.threads, device)
@@ -281,7 +281,7 @@ def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         "wall_s": [],
     }
     start_epoch, best, samples_seen, wall = 0, {"success": -1.0, "val_loss": float("inf"), "epoch": -1}, 0, 0.0
-    if cfg.resume:
+    if resuming:
         ckpt = load_checkpoint(last_path, device)
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
             raise ConfigError(f"{last_path} was trained with another task or model; cannot resume with this config")
