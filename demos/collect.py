@@ -8,7 +8,6 @@ episodes, in order, to the one process that writes the store.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing as mp
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ import numpy as np
 
 import envs
 from demos.io import die_with_parent, output_lock
+from demos.parallel import check_backend, parallel_map
 from demos.progress import progress_bar
 from demos.store import DatasetError, DemoWriter, quantise_depth
 from envs.skills import add_noise
@@ -45,6 +45,8 @@ class CollectConfig:
     seed: int = field(default=0, metadata={"help": "base seed: episode i uses env seed seed + i"})
     chunk_frames: int = field(default=64, metadata={"help": "frames per zarr chunk"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing store at out"})
+    backend: str = field(default="local", metadata={"help": "local (process pool) or ray (the same bytes)"})
+    address: str = field(default="", metadata={"help": "backend=ray: a cluster's HOST:PORT; empty starts one here"})
 
     def validate(self) -> None:
         for name in ("episodes", "workers", "cameras", "image_size", "chunk_frames"):
@@ -56,6 +58,7 @@ class CollectConfig:
             raise DatasetError("noise and hold_max must be >= 0")
         if self.seed < 0:
             raise DatasetError(f"seed must be >= 0, got {self.seed}")
+        check_backend(self.backend)
         if self.seed + self.episodes > VALIDATION_SEED_START:
             raise DatasetError(
                 f"collection seeds must stay below {VALIDATION_SEED_START} (reserved for validation/evaluation)"
@@ -73,7 +76,7 @@ class CollectConfig:
     def compat(self) -> dict[str, Any]:
         """What must match for episodes to be appended to an existing store."""
         d = asdict(self)
-        for k in ("episodes", "workers", "out", "overwrite"):
+        for k in ("episodes", "workers", "out", "overwrite", "backend", "address"):
             d.pop(k)
         return d
 
@@ -228,9 +231,6 @@ def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress:
         print(f"{out}: already has {writer.num_episodes} episodes (>= episodes={cfg.episodes}); nothing to do")
         return out
     successes = int(np.sum(np.asarray(writer.root["meta/success"][: writer.num_episodes])))
-    # fork: no PyBullet client is open in this process at this point, and it needs no __main__ guard
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    pool = ctx.Pool(min(cfg.workers, len(todo)), initializer=_init_worker, initargs=(cfg,)) if cfg.workers > 1 else None
     bar = progress_bar(
         total=cfg.episodes,
         initial=writer.num_episodes,
@@ -239,12 +239,8 @@ def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress:
         desc=f"collect {cfg.task}/{cfg.mode}",
     )
     start, frames = time.perf_counter(), 0
+    results = parallel_map(_init_worker, (cfg,), _work, todo, cfg.workers, cfg.backend, cfg.address)
     try:
-        if pool is None:
-            _init_worker(cfg, pool_worker=False)
-            results = map(_work, todo)
-        else:
-            results = pool.imap(_work, todo)
         for ep_frames, episode in results:
             try:
                 writer.append(ep_frames, episode)
@@ -261,9 +257,7 @@ def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress:
             bar.update(1)
     finally:
         bar.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        results.close()  # stops the workers
     return out
 
 

@@ -145,6 +145,14 @@ def _evaluate(cfg) -> None:
     )
 
 
+def _sweep(cfg) -> None:
+    from hrlbc.evaluate.sweep import sweep
+
+    path = sweep(cfg)
+    print(path.read_text())
+    print(f"statistics: {path}, {path.with_suffix('.json')} and {path.with_suffix('.png')}")
+
+
 def _reproduce(cfg) -> None:
     from hrlbc.evaluate.reproduce import reproduce
 
@@ -200,6 +208,11 @@ def _commands() -> dict[str, Command]:
             "hrlbc.evaluate.reproduce:ReproduceConfig",
             _reproduce,
         ),
+        "sweep": Command(
+            "a reproduce preset for several training seeds (local or Ray), with statistics across seeds",
+            "hrlbc.evaluate.sweep:SweepConfig",
+            _sweep,
+        ),
         "augment-preview": Command(
             "grid of original vs augmented depth frames from a dataset",
             "hrlbc.skills.config:PreviewConfig",
@@ -250,6 +263,7 @@ INTERRUPTED = {
     "train-skills": "the last finished epoch is in last.pt; the same command with resume=true continues",
     "train-master": "the last validation's policy is in last.zip; the same command with resume=true continues",
     "reproduce": "finished stages are kept; the same command skips them and resumes the interrupted one",
+    "sweep": "finished seeds and stages are kept; the same command resumes the rest",
     "evaluate": "an evaluation keeps nothing; run it again",
 }
 

@@ -62,6 +62,7 @@ def test_every_subcommand_has_help():
         "train-master",
         "evaluate",
         "reproduce",
+        "sweep",
         "augment-preview",
     ):
         # -X importtime lists every module imported, one "| name" line each, on stderr

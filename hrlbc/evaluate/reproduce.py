@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 import envs
 from demos.collect import CollectConfig, collect
 from demos.io import atomic_write_text
+from demos.parallel import check_backend
 from hrlbc.config import CONFIG_DIR, ConfigError, resolve, save_config
 from hrlbc.evaluate.run import EvaluateConfig, evaluate, file_hash
 from hrlbc.figures import pyplot, save_png
@@ -120,8 +121,21 @@ class ReproduceConfig:
         },
     )
 
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "training seed of every learned stage (BC, masters, flat PPO); data and evaluation seeds stay"
+        },
+    )
+    backend: str = field(default="local", metadata={"help": "collect and evaluate stages: local or ray"})
+    address: str = field(default="", metadata={"help": "backend=ray: a cluster's HOST:PORT; empty starts one here"})
+
     def validate(self) -> None:
         check_agents(self.agents, "agents")
+        try:
+            check_backend(self.backend)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def check_skills_setting(path: str, task: str, out: Path) -> None:
@@ -197,6 +211,8 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     if cfg.skills:
         needed -= {"collect_skills", "train_skills"}
 
+    parallel = {"backend": cfg.backend, "address": cfg.address} if cfg.backend != "local" else {}
+
     def cfg_for(schema, name: str, section: str, **fixed) -> Any:
         return stage_config(schema, preset, name, section, **fixed)
 
@@ -208,12 +224,12 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     # Each job's config is resolved here, before any stage runs: a bad key or value in a preset fails now,
     # not hours into a paper run. A training resumes when its run directory holds a last checkpoint.
     def collect_job(name: str, mode: str, data: Path) -> Callable[[], Any]:
-        c = cfg_for(CollectConfig, name, "collect", task=task, mode=mode, out=str(data))
+        c = cfg_for(CollectConfig, name, "collect", task=task, mode=mode, out=str(data), **parallel)
         return lambda: collect(c, progress)
 
     def bc_job(name: str, data: Path, run_dir: Path, flat: bool) -> Callable[[], Any]:
         resume = (run_dir / "last.pt").is_file()
-        settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume)
+        settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume, seed=cfg.seed)
         c = cfg_for(TrainSkillsConfig, name, "train_skills", **settings)
 
         def job():
@@ -225,7 +241,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
 
     def ppo_job(name: str, skills: str, run_dir: Path) -> Callable[[], Any]:
         resume = (run_dir / "last.zip").is_file()
-        settings = dict(task=task, skills=skills, out=str(run_dir), resume=resume, progress=progress)
+        settings = dict(task=task, skills=skills, out=str(run_dir), resume=resume, progress=progress, seed=cfg.seed)
         c = cfg_for(TrainMasterConfig, name, "train_master", **settings)
         return lambda: train_master(c)
 
@@ -240,7 +256,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
 
     def eval_job(key: str) -> Callable[[], Any]:
         agent, ckpt = runs[key]
-        settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / AGENTS[key][-1]))
+        settings = dict(task=task, agent=agent, checkpoint=ckpt, out=str(out / AGENTS[key][-1]), **parallel)
         c = cfg_for(EvaluateConfig, "evaluate", "evaluate", **settings)
         return lambda: evaluate(c, progress)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing as mp
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import envs
 from demos.collect import EVAL_SEED_START
 from demos.io import atomic_write_text, die_with_parent
+from demos.parallel import check_backend, parallel_map
 from demos.progress import progress_bar
 from hrlbc.config import ConfigError, require_at_least, save_config
 from hrlbc.evaluate.agents import AGENTS, Agent, act_group, agent_env_options, make_agent
@@ -60,6 +60,8 @@ class EvaluateConfig:
     )
     video: int = field(default=0, metadata={"help": "save videos of the first N episodes"})
     out: str = field(default="runs/eval_${task}_${agent}", metadata={"help": "report directory"})
+    backend: str = field(default="local", metadata={"help": "local (process pool) or ray (the same report)"})
+    address: str = field(default="", metadata={"help": "backend=ray: a cluster's HOST:PORT; empty starts one here"})
 
     def env_options(self) -> dict[str, Any]:
         """Env options: the agent's image size, plus the robustness perturbations."""
@@ -86,6 +88,10 @@ class EvaluateConfig:
             bad = [k for k in self.sequence if not 0 <= k < n]
             if bad:
                 raise ConfigError(f"sequence has skill id(s) {bad}; task {self.task} has skills 0-{n - 1}")
+        try:
+            check_backend(self.backend)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.seed_start < EVAL_SEED_START:
             raise ConfigError(f"evaluation seeds start at {EVAL_SEED_START} or above (lower ones are used in training)")
 
@@ -203,14 +209,8 @@ def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
         bar.set_postfix(success=f"{np.mean([x['success'] for x in results]):.0%}", refresh=False)
         bar.update(len(group_results))
 
-    if cfg.workers > 1 and len(groups) > 1:
-        with mp.get_context("fork").Pool(min(cfg.workers, len(groups)), initializer=_init, initargs=(cfg,)) as pool:
-            for r in pool.imap(_group, groups):
-                gathered(r)
-    else:
-        _init(cfg, pool_worker=False)
-        for group in groups:
-            gathered(_group(group))
+    for r in parallel_map(_init, (cfg,), _group, groups, cfg.workers, cfg.backend, cfg.address):
+        gathered(r)
     bar.close()
     if cfg.video > 0:
         save_videos(cfg, spec, seeds[: cfg.video], out)
