@@ -52,3 +52,28 @@ def test_an_unknown_backend_is_one_line(capsys, tmp_path):
         ],
     )
     assert not (tmp_path / "c").exists()
+
+
+def test_address_joins_a_running_cluster(tmp_path):
+    """``ray start --head`` as a user would, then the CLI with ``address=``: it runs there and leaves it running."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ray_cli = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    port = "6391"
+    start = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2"]
+    subprocess.run(start + ["--include-dashboard=false"], check=True, capture_output=True, timeout=120)
+    try:
+        argv = [sys.executable, "-m", "hrlbc.cli", "evaluate", "task=pick", "agent=expert", "episodes=2"]
+        argv += ["backend=ray", "address=auto", f"out={tmp_path / 'e'}"]  # the cluster started on this machine
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        report = json.loads((tmp_path / "e" / "report.json").read_text())
+        assert report["episodes"] == 2 and report["success_rate"] == 1.0
+        probe = "import ray; ray.init(address='auto'); print(ray.cluster_resources()['CPU'])"
+        status = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        assert status.stdout.strip() == "2.0", "the cluster is still up after the command" + status.stderr[-500:]
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)

@@ -29,7 +29,7 @@ import envs
 from demos.io import atomic_write_text
 from demos.parallel import check_backend
 from hrlbc.config import ConfigError, save_config
-from hrlbc.evaluate.reproduce import ROWS, ReproduceConfig, check_agents, reproduce
+from hrlbc.evaluate.reproduce import LABELS, ROWS, ReproduceConfig, check_agents, reproduce
 from hrlbc.figures import pyplot, save_png
 
 IQM_MIN_SEEDS = 5
@@ -89,7 +89,8 @@ def sweep(cfg: SweepConfig, progress: bool = True) -> Path:
         for seed, run in zip(cfg.seeds, runs):
             print(f"[sweep] seed {seed} -> {run.out}", flush=True)
             reproduce(run, progress)
-    return write_sweep(out, cfg.task, {s: Path(r.out) for s, r in zip(cfg.seeds, runs)})
+    labels = [LABELS[a] for a in cfg.agents] if cfg.agents else None
+    return write_sweep(out, cfg.task, {s: Path(r.out) for s, r in zip(cfg.seeds, runs)}, labels)
 
 
 def seed_statistics(outcomes: list[np.ndarray], seed: int = 0) -> dict[str, Any]:
@@ -115,13 +116,16 @@ def seed_statistics(outcomes: list[np.ndarray], seed: int = 0) -> dict[str, Any]
     return result
 
 
-def write_sweep(out: Path, task: str, runs: dict[int, Path]) -> Path:
-    """``sweep.json``, ``sweep.md`` and ``sweep.png`` from the seeds' evaluation reports."""
+def write_sweep(out: Path, task: str, runs: dict[int, Path], labels: list[str] | None = None) -> Path:
+    """``sweep.json``, ``sweep.md`` and ``sweep.png`` from the seeds' evaluation reports (of the agents
+    ``labels`` name, or of every agent evaluated)."""
     per_agent: dict[str, dict[int, dict[str, Any]]] = {}
     for seed, run in runs.items():
         for report in sorted(run.glob("eval_*/report.json")):
             r = json.loads(report.read_text())
             label = ROWS.get(report.parent.name, r["agent"])
+            if labels is not None and label not in labels:
+                continue  # a seed's run folder may hold other agents' evaluations from an earlier run
             outcomes = np.array([e["success"] for e in r["per_episode"]], dtype=bool)
             per_agent.setdefault(label, {})[seed] = {
                 "success": r["success_rate"],
