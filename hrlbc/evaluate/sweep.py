@@ -168,7 +168,7 @@ def write_sweep(out: Path, task: str, runs: dict[int, Path], labels: list[str] |
 
 def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.55 * len(rows)))
+    fig, ax = plt.subplots(figsize=(7, max(2.4, 0.8 + 0.55 * len(rows))))
     for i, r in enumerate(rows):
         y = len(rows) - 1 - i
         if "bootstrap95_episodes" in r:
@@ -183,5 +183,6 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.set_xlim(-2, 102)
     ax.set_xlabel("success on held-out seeds (%); band: 95% bootstrap interval")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.legend(loc="lower left", fontsize=8)
     save_png(fig, path)
