@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,10 @@ def master_run_config(checkpoint: str) -> dict[str, Any]:
         raise ConfigError(f"{meta} is not an hrlbc master description")
     cfg = dict(info["config"])
     relative = info.get("skills_relative")
-    if relative and not Path(cfg["skills"]).is_file() and (path.parent / relative).is_file():
-        cfg["skills"] = str(path.parent / relative)  # moved together (a copy, another machine): found beside it
+    # Where the pair sits together (its run folder, a copy, shipped weights), the skills beside the master win:
+    # the recorded absolute path may name another machine's file, or a same-named file retrained since.
+    if relative and (path.parent / relative).is_file():
+        cfg["skills"] = os.path.normpath(path.parent / relative)
     return cfg
 
 
