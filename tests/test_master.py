@@ -504,10 +504,12 @@ def test_a_master_moved_with_its_skills_finds_them_by_relative_path(tiny_skills,
     assert json.loads((home / "master" / "master.json").read_text())["skills_relative"] == "../skills/best.pt"
     moved = tmp_path / "elsewhere" / "run"
     shutil.copytree(home, moved)
+    # while the original still exists, the skills beside the copy are the copy's
+    assert master_run_config(str(moved / "master" / "best.zip"))["skills"] == str(moved / "skills" / "best.pt")
     shutil.rmtree(home)  # the recorded absolute path is gone
     world = envs.make_env("pick", image_size=32, depth=True)
     agent = MasterAgent(str(moved / "master" / "best.zip"), world)
-    assert agent.skills_path == str(moved / "master" / "../skills/best.pt")
+    assert agent.skills_path == str(moved / "skills" / "best.pt")
     obs, _ = world.reset(seed=3)
     agent.reset()
     action, skill = agent.act(obs)
