@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 BACKENDS = ("local", "ray")
@@ -66,19 +67,31 @@ class _RayWorker:
         return self.work(item)
 
 
-def _ray_map(init, init_args, work, items: list, n: int, address: str) -> Iterator[Any]:
+@contextmanager
+def ray_session(address: str = "") -> Iterator[None]:
+    """Ray for the duration of the block: the running instance if there is one (left running), else one
+    started here (``address`` joins a cluster) and stopped after."""
     import ray
-    from ray.util import ActorPool
 
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or None, include_dashboard=False, logging_level=logging.ERROR, configure_logging=False)
-    worker = ray.remote(num_cpus=1)(_RayWorker)
-    actors = [worker.remote(init, init_args, work) for _ in range(n)]
     try:
-        yield from ActorPool(actors).map(lambda actor, item: actor.run.remote(item), items)
+        yield
     finally:
-        for actor in actors:
-            ray.kill(actor)
         if started:
             ray.shutdown()
+
+
+def _ray_map(init, init_args, work, items: list, n: int, address: str) -> Iterator[Any]:
+    import ray
+    from ray.util import ActorPool
+
+    with ray_session(address):
+        worker = ray.remote(num_cpus=1)(_RayWorker)
+        actors = [worker.remote(init, init_args, work) for _ in range(n)]
+        try:
+            yield from ActorPool(actors).map(lambda actor, item: actor.run.remote(item), items)
+        finally:
+            for actor in actors:
+                ray.kill(actor)

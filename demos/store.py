@@ -305,8 +305,7 @@ class DemoDataset:
                     continue
                 if not every_chunk_written and f"{group}/{name}" not in NEVER_ZERO:
                     continue
-                for c in _missing_chunks(self.path, f"{group}/{name}", arr, rows):
-                    lo, hi = c * arr.chunks[0], min((c + 1) * arr.chunks[0], rows)
+                for c, lo, hi in _missing_chunks(self.path, f"{group}/{name}", arr, rows):
                     where = f"rows {lo}-{hi - 1}" if group == "meta" else _episodes_text(self, lo, hi)
                     problems.append(f"{group}/{name}: chunk {c} missing ({where})")
         if problems:
@@ -339,11 +338,13 @@ class DemoDataset:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
 
-def _missing_chunks(root: Path, name: str, arr: zarr.Array, rows: int) -> list[int]:
-    """Chunk indices along axis 0 that hold committed rows but have no file (zarr would read zeros)."""
-    rest = "/0" * (arr.ndim - 1)
-    n_chunks = -(-rows // arr.chunks[0]) if rows else 0
-    return [c for c in range(n_chunks) if not (root / name / f"c/{c}{rest}").is_file()]
+def _missing_chunks(root: Path, name: str, arr: zarr.Array, rows: int) -> list[tuple[int, int, int]]:
+    """(chunk index, first row, end row) of each chunk along axis 0 that holds some of the first ``rows``
+    rows but has no file (zarr would read zeros)."""
+    rest, size = "/0" * (arr.ndim - 1), arr.chunks[0]
+    n_chunks = -(-rows // size) if rows else 0
+    missing = [c for c in range(n_chunks) if not (root / name / f"c/{c}{rest}").is_file()]
+    return [(c, c * size, min((c + 1) * size, rows)) for c in missing]
 
 
 def _episodes_text(ds: DemoDataset, lo: int, hi: int) -> str:
@@ -410,11 +411,10 @@ def salvage(src: str | Path, dst: str | Path) -> tuple[int, list[int]]:
     for name, arr in meta.items():  # a meta row in a lost chunk cannot be trusted (it reads as zeros)
         if name == "episode_ends" or (name == "length" and not lengths_intact):  # boundaries: not copied, rebuilt
             continue
-        for c in _missing_chunks(ds.path, f"meta/{name}", arr, n):
-            bad.update(range(c * arr.chunks[0], min((c + 1) * arr.chunks[0], n)))
+        for _, lo, hi in _missing_chunks(ds.path, f"meta/{name}", arr, n):
+            bad.update(range(lo, hi))
     for name, arr in ds.arrays.items():
-        for c in _missing_chunks(ds.path, f"data/{name}", arr, int(ends[-1]) if n else 0):
-            lo, hi = c * arr.chunks[0], (c + 1) * arr.chunks[0]
+        for _, lo, hi in _missing_chunks(ds.path, f"data/{name}", arr, int(ends[-1]) if n else 0):
             bad.update(int(e) for e in np.flatnonzero((starts < hi) & (ends > lo)))
     names = list(ds.root.attrs.get("checksum_arrays", []))
     digests = np.asarray(meta["checksum"][:n]) if names else None

@@ -80,7 +80,7 @@ def test_each_skill_runs_its_own_time_with_a_skill_margin(tmp_path, capsys):
     env = SkillEnv("bowl", "scripted", obs="state", skill_margin=1.25)
     env.reset(seed=3)
     _, _, _, _, info = env.step(0)
-    assert info["skill_steps"] == 67 and env.timescale == 67 and env.perturb_span == 67 + 17 + 20 + 49
+    assert info["skill_steps"] == 67 and env.timescales == (67, 17, 20, 49) and env.perturb_span == 67 + 17 + 20 + 49
     _, _, _, _, info = env.step(1)
     assert info["skill_steps"] == 17 and info["env_steps"] == 84 and env.env.robot.attached
     env.close()
@@ -323,7 +323,7 @@ def test_robustness_training_knocks_training_episodes_only():
     """``perturb=p``: a share p of training episodes get a knock at a seeded step within the expert span."""
     cfg = TrainMasterConfig(task="bowl", obs="state", perturb=0.5)
     env, clean = make_skill_env(cfg, training=True), make_skill_env(cfg)
-    span = env.timescale * 4  # Bowl's expert runs 4 skills
+    span = env.timescales[0] * 4  # Bowl's expert runs 4 skills, each for the one timescale
 
     def knocks(env, seeds):
         return [(env.reset(seed=s), env.env.perturb_step)[1] for s in seeds]

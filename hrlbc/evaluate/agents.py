@@ -174,7 +174,7 @@ class MasterAgent:
         from hrlbc.master.skill_env import skill_timescales
 
         self.timescales = skill_timescales(env.spec_task, cfg["timescale"], cfg.get("skill_margin", 0.0))
-        self.t, self.skill, self.left = 0, 0, 0
+        self.skill, self.left = 0, 0
         self.choices: list[int] = []  # this episode's picks; a repeated pick is a new choice
         self.deterministic = deterministic
 
@@ -199,13 +199,13 @@ class MasterAgent:
             twin.skills = copy.copy(self.skills)
             twin.skills.policy = self.policy.fork()
         twin.view = self.make_view(env)
-        twin.t, twin.skill, twin.left, twin.choices = 0, 0, 0, []
+        twin.skill, twin.left, twin.choices = 0, 0, []
         return twin
 
     def reset(self) -> None:
         self.skills.reset()
         self.view.reset()
-        self.t, self.left, self.choices = 0, 0, []
+        self.left, self.choices = 0, []
 
     def next_skill(self, obs) -> tuple[int, int]:
         """When the running skill's time is up the master picks the next (one forward of its own, not batched)."""
@@ -218,7 +218,6 @@ class MasterAgent:
             self.view.chose(self.skill)
             self.left = self.timescales[self.skill]
         self.left -= 1
-        self.t += 1
         return self.skill, self.skill
 
     def act(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None]:

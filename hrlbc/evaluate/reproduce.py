@@ -132,10 +132,7 @@ class ReproduceConfig:
 
     def validate(self) -> None:
         check_agents(self.agents, "agents")
-        try:
-            check_backend(self.backend)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        check_backend(self.backend)
 
 
 def check_skills_setting(path: str, task: str, out: Path) -> None:

@@ -88,10 +88,7 @@ class EvaluateConfig:
             bad = [k for k in self.sequence if not 0 <= k < n]
             if bad:
                 raise ConfigError(f"sequence has skill id(s) {bad}; task {self.task} has skills 0-{n - 1}")
-        try:
-            check_backend(self.backend)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        check_backend(self.backend)
         if self.seed_start < EVAL_SEED_START:
             raise ConfigError(f"evaluation seeds start at {EVAL_SEED_START} or above (lower ones are used in training)")
 

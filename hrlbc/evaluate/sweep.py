@@ -27,7 +27,7 @@ import numpy as np
 
 import envs
 from demos.io import atomic_write_text
-from demos.parallel import check_backend
+from demos.parallel import check_backend, ray_session
 from hrlbc.config import ConfigError, save_config
 from hrlbc.evaluate.reproduce import LABELS, ROWS, ReproduceConfig, check_agents, reproduce
 from hrlbc.figures import pyplot, save_png
@@ -52,10 +52,7 @@ class SweepConfig:
         if self.cpus_per_seed < 1:
             raise ConfigError(f"cpus_per_seed must be >= 1, got {self.cpus_per_seed}")
         check_agents(self.agents, "agents")
-        try:
-            check_backend(self.backend)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        check_backend(self.backend)
 
     def seed_config(self, seed: int) -> ReproduceConfig:
         return ReproduceConfig(
@@ -76,15 +73,9 @@ def sweep(cfg: SweepConfig, progress: bool = True) -> Path:
     if cfg.backend == "ray":
         import ray
 
-        started = not ray.is_initialized()
-        if started:
-            ray.init(address=cfg.address or None, include_dashboard=False, configure_logging=False)
-        task = ray.remote(num_cpus=cfg.cpus_per_seed)(_run_seed)
-        try:
+        with ray_session(cfg.address):
+            task = ray.remote(num_cpus=cfg.cpus_per_seed)(_run_seed)
             ray.get([task.remote(run, False) for run in runs])
-        finally:
-            if started:
-                ray.shutdown()
     else:
         for seed, run in zip(cfg.seeds, runs):
             print(f"[sweep] seed {seed} -> {run.out}", flush=True)

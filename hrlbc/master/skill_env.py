@@ -190,7 +190,7 @@ class SkillEnv(gym.Env):
     """``Discrete(K)`` over a task's skills. Observation: see :class:`MasterView` (``obs`` is its mode).
 
     Skill k runs ``timescales[k]`` low-level steps per pick (:func:`skill_timescales` of ``timescale`` and
-    ``skill_margin``); ``timescale`` is the longest of them.
+    ``skill_margin``).
 
     ``perturb``: probability that an episode is perturbed (RLBC's knock, see the env's ``perturb_step``)
     at a step drawn uniformly from 1 to timescale x the expert's skill count; the draw comes from this
@@ -225,7 +225,6 @@ class SkillEnv(gym.Env):
         self.skills = ScriptedSkills(self.env) if skills == "scripted" else LearnedSkills(skills, device)
         self.view = MasterView(obs, self.env, frames, image_size, recent_skills)
         self.timescales = skill_timescales(self.spec_task, timescale or 0, skill_margin)
-        self.timescale = max(self.timescales)
         # Robustness training: knock the object at a step drawn over the span of an expert-order episode.
         self.perturb = perturb
         self.perturb_span = sum(self.timescales[k] for k in self.spec_task.expert_order)
