@@ -138,7 +138,8 @@ def snapshot(name: str, out: Path) -> dict:
         history = out / "history.json"
         return {"history": json.loads(history.read_text()) if history.is_file() else []}
     if name == "reproduce":
-        return {"stages": file_digests(out, "stages")}
+        # finished stages only: a stage's running clock file is rewritten when it resumes
+        return {"stages": {k: v for k, v in file_digests(out, "stages").items() if k.endswith(".json")}}
     if name == "train-skills":
         return {"had_checkpoint": (out / "last.pt").is_file()}
     return {}
