@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,29 @@ class CollectConfig:
         return d
 
 
+Actor = Callable[[dict[str, np.ndarray], int], np.ndarray]  # (observation, skill id) -> action (A,)
+
+
 def record_episode(
-    env: envs.ManipulationEnv, seed: int, mode: str, noise: float, hold_max: int, rng: np.random.Generator
+    env: envs.ManipulationEnv,
+    seed: int,
+    mode: str,
+    noise: float,
+    hold_max: int,
+    rng: np.random.Generator,
+    actor: Actor | None = None,
+    sequence: list[int] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Run one scripted episode; return (frames name -> (T, ...) arrays, episode info).
 
     ``mode="full"``: the expert runs the task's skills in its expert order. ``mode="skills"``: a
     random skill sequence (:func:`envs.sample_skill_sequence`), each skill until done plus up to
     ``hold_max`` hold steps, at most the task timescale; failed episodes are kept.
+
+    ``actor`` (DAgger): another policy acts (``actor(obs, skill)``, the stored ``action``) while the
+    scripted skill still labels every frame (``expert_action``), from the velocity actually commanded:
+    the label is what the expert would do in the states that policy reaches. ``noise`` is then unused.
+    ``sequence`` (skills mode): these skill ids instead of a sampled sequence.
     """
     spec = env.spec_task
     obs, _ = env.reset(seed=seed)
@@ -96,7 +112,7 @@ def record_episode(
     if mode == "full":
         sequence, hold_steps = list(spec.expert_order), [0] * len(spec.expert_order)
     else:
-        sequence = envs.sample_skill_sequence(spec.name, rng)
+        sequence = envs.sample_skill_sequence(spec.name, rng) if sequence is None else list(sequence)
         hold_steps = rng.integers(0, hold_max + 1, size=len(sequence)).tolist()
     views = env.n_views > 1
     rec: dict[str, list] = {
@@ -111,7 +127,11 @@ def record_episode(
         steps_in_skill, held = 0, 0
         while not finished:
             label, done = skill.act(obs["state"])
-            action = add_noise(label, noise, spec.max_linear_speed, rng)
+            if actor is None:
+                action = add_noise(label, noise, spec.max_linear_speed, rng)
+            else:
+                action = np.asarray(actor(obs, skill_id), dtype=np.float32)
+                skill.velocity = action[:3].astype(np.float64)  # its acceleration limit starts from the real motion
             for key in ("depth", "mask", "rgb"):
                 if key in obs:
                     rec[key].append(obs[key] if views else obs[key][None])
@@ -216,30 +236,43 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     probe.close()
     out = Path(cfg.out)
     with output_lock(out):  # two collections into one store would interleave their episodes
-        return _fill(out, cfg, metadata, shapes, progress)
+        try:
+            writer = DemoWriter(out, metadata, shapes, cfg.cameras, cfg.chunk_frames, cfg.overwrite)
+            writer.write_config_yaml(_yaml(cfg))
+        except PermissionError:
+            raise DatasetError(f"cannot write to {out}: permission denied") from None
+        return fill(writer, cfg, _init_worker, (cfg,), _work, progress=progress)
 
 
-def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress: bool) -> Path:
-    """Open (or create) the store and append the missing episodes; the caller holds the output lock."""
-    try:
-        writer = DemoWriter(out, metadata, shapes, cfg.cameras, cfg.chunk_frames, cfg.overwrite)
-        writer.write_config_yaml(_yaml(cfg))
-    except PermissionError:
-        raise DatasetError(f"cannot write to {out}: permission denied") from None
-    todo = list(range(writer.num_episodes, cfg.episodes))
+def fill(
+    writer: DemoWriter,
+    cfg: CollectConfig,
+    init: Callable[..., None],
+    init_args: tuple,
+    work: Callable[[int], tuple[dict[str, np.ndarray], dict[str, Any]]],
+    first: int = 0,
+    progress: bool = True,
+    desc: str = "",
+) -> Path:
+    """Append episodes ``work(i)`` for ``i`` from the store's count - ``first`` up to ``cfg.episodes`` -
+    ``first``, computed by ``cfg.workers`` workers started with ``init(*init_args)``; the caller holds the
+    output lock. ``first``: episodes the store held before this kind of episode began (DAgger's copy).
+    """
+    out = writer.path
+    todo = list(range(writer.num_episodes - first, cfg.episodes - first))
     if not todo:
-        print(f"{out}: already has {writer.num_episodes} episodes (>= episodes={cfg.episodes}); nothing to do")
+        print(f"{out}: already has {writer.num_episodes} episodes (>= {cfg.episodes}); nothing to do")
         return out
-    successes = int(np.sum(np.asarray(writer.root["meta/success"][: writer.num_episodes])))
+    successes = int(np.sum(np.asarray(writer.root["meta/success"][first : writer.num_episodes])))
     bar = progress_bar(
-        total=cfg.episodes,
-        initial=writer.num_episodes,
+        total=cfg.episodes - first,
+        initial=writer.num_episodes - first,
         unit="ep",
         disable=not progress,
-        desc=f"collect {cfg.task}/{cfg.mode}",
+        desc=desc or f"collect {cfg.task}/{cfg.mode}",
     )
     start, frames = time.perf_counter(), 0
-    results = parallel_map(_init_worker, (cfg,), _work, todo, cfg.workers, cfg.backend, cfg.address)
+    results = parallel_map(init, init_args, work, todo, cfg.workers, cfg.backend, cfg.address)
     try:
         for ep_frames, episode in results:
             try:
@@ -252,7 +285,7 @@ def _fill(out: Path, cfg: CollectConfig, metadata: dict, shapes: dict, progress:
             successes += episode["success"]
             frames += len(ep_frames["action"])
             elapsed = time.perf_counter() - start
-            rate = successes / writer.num_episodes
+            rate = successes / (writer.num_episodes - first)
             bar.set_postfix(frames_s=f"{frames / elapsed:.0f}", success=f"{rate:.0%}", refresh=False)
             bar.update(1)
     finally:

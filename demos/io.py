@@ -7,6 +7,7 @@ directory's lock while it does.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -94,3 +95,9 @@ def _umask() -> int:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def file_hash(path: str | Path) -> str | None:
+    """The first 16 hex digits of a file's SHA-256 (None if it is not a file): which file a result came from."""
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else None

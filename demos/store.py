@@ -209,6 +209,23 @@ class DemoWriter:
         atomic_write_text(self.path / "config.yaml", text)
 
 
+def copy_store(src: DemoDataset, dst: str | Path, metadata: dict[str, Any]) -> None:
+    """Start the new store ``dst`` as a copy of ``src``'s files (frames and checksums byte for byte), with
+    ``metadata`` as its provenance; built beside its place and renamed in, like a new store. ``src`` is only
+    read; verify it first (a copy keeps whatever damage it has).
+    """
+    dst = Path(dst)
+    tmp = dst.with_name(dst.name + CREATING_SUFFIX)
+    if tmp.exists():
+        shutil.rmtree(tmp)  # a copy killed before
+    shutil.copytree(src.path, tmp, ignore=shutil.ignore_patterns("config.yaml"))
+    root = zarr.open_group(str(tmp), mode="r+")
+    root.attrs["hrlbc"] = metadata
+    if dst.exists():
+        dst.rmdir()  # empty (checked by the caller)
+    tmp.rename(dst)
+
+
 def _open_group(path: Path, mode: str = "r") -> zarr.Group:
     try:
         root = zarr.open_group(str(path), mode=mode)

@@ -153,6 +153,14 @@ def _sweep(cfg) -> None:
     print(f"statistics: {path}, {path.with_suffix('.json')} and {path.with_suffix('.png')}")
 
 
+def _dagger(cfg) -> None:
+    from demos import open_dataset
+    from demos.info import summary
+    from hrlbc.skills.dagger import dagger
+
+    print(summary(open_dataset(dagger(cfg))))
+
+
 def _reproduce(cfg) -> None:
     from hrlbc.evaluate.reproduce import reproduce
 
@@ -185,6 +193,12 @@ def _commands() -> dict[str, Command]:
             "hrlbc.skills.config:TrainSkillsConfig",
             _train_skills,
             section="train_skills",
+        ),
+        "dagger": Command(
+            "DAgger: the trained skills act, the scripted ones label; a new store of the demonstrations + these",
+            "hrlbc.skills.dagger:DaggerConfig",
+            _dagger,
+            section="dagger",
         ),
         "export-skills": Command(
             "write a skills checkpoint's policy alone (~1/4 of the size), to share or to commit",
@@ -260,6 +274,7 @@ def _positional(args: list[str], keys: tuple[str, ...]) -> list[str]:
 # What Ctrl-C keeps, and the command that continues.
 INTERRUPTED = {
     "collect": "its finished episodes are in the store; the same command resumes",
+    "dagger": "its finished episodes are in the store; the same command resumes",
     "train-skills": "the last finished epoch is in last.pt; the same command with resume=true continues",
     "train-master": "the last validation's policy is in last.zip; the same command with resume=true continues",
     "reproduce": "finished stages are kept; the same command skips them and resumes the interrupted one",

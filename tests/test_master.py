@@ -192,8 +192,8 @@ def test_a_master_runs_over_replacement_skills(tiny_skills, tmp_path, capsys):
     import shutil
 
     import envs
+    from demos.io import file_hash
     from hrlbc.evaluate.agents import MasterAgent
-    from hrlbc.evaluate.run import file_hash
     from hrlbc.skills.model import SkillNet
     from hrlbc.skills.policy import save_checkpoint
 

@@ -6,6 +6,7 @@ import time
 
 from conftest import assert_cli_errors
 
+from demos import open_dataset
 from hrlbc.cli import main
 
 
@@ -14,9 +15,11 @@ def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     ran = re.findall(r"\[reproduce\] (\w+) \.\.\.", capsys.readouterr().out)
     # the method (and its evaluation) before the baselines
-    assert ran[:6] == [
+    assert ran[:8] == [
         "collect_skills",
         "train_skills",
+        "dagger",
+        "train_skills_dagger",
         "eval_skills",
         "train_master",
         "eval_RLBC_learned",
@@ -36,16 +39,19 @@ def test_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert results["rows"][0]["success"] == 1.0, "the scripted expert solves the evaluation seeds"
     assert (out / "results.png").stat().st_size > 1000 and "Wilson 95%" in (out / "results.md").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
-    assert len(stamps) == 13
+    assert len(stamps) == 15
+    # the learned-skill agents ran the skills DAgger fine-tuned from the first ones
+    assert json.loads((out / "eval_skills" / "report.json").read_text())["checkpoint"].endswith("skills_dagger/best.pt")
+    assert open_dataset(out / "data_dagger").num_episodes == open_dataset(out / "data_skills").num_episodes + 2
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     text = capsys.readouterr().out
-    assert text.count("done already, skipped") == 13
+    assert text.count("done already, skipped") == 15
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "stages").iterdir()}
     # a run directory moved elsewhere (as docs/runs/ copies are) keeps its table: rows are labelled by
     # their evaluation's folder, not by the checkpoint paths written in the reports
     moved = out.rename(tmp_path / "moved")
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={moved}"]) == 0
-    assert capsys.readouterr().out.count("done already, skipped") == 13
+    assert capsys.readouterr().out.count("done already, skipped") == 15
     assert [r["agent"] for r in json.loads((moved / "results.json").read_text())["rows"]] == agents
 
 
@@ -68,7 +74,7 @@ def test_partial_run_resumes_only_the_missing_stages(tmp_path, capsys, monkeypat
     capsys.readouterr()
     assert main(["reproduce", "task=pick", "preset=tiny", f"out={out}"]) == 0
     text = capsys.readouterr().out
-    assert "[reproduce] eval_expert ..." in text and text.count("skipped") == 12
+    assert "[reproduce] eval_expert ..." in text and text.count("skipped") == 14
     # the finished stage's wall-clock includes the interrupted attempt; its running clock is gone
     assert json.loads((out / "stages" / "eval_expert.json").read_text())["wall_s"] >= 0.2
     assert not (out / "stages" / "eval_expert.elapsed").exists()

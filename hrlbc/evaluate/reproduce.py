@@ -25,10 +25,10 @@ from omegaconf import OmegaConf
 
 import envs
 from demos.collect import CollectConfig, collect
-from demos.io import atomic_write_text
+from demos.io import atomic_write_text, file_hash
 from demos.parallel import check_backend
 from hrlbc.config import CONFIG_DIR, ConfigError, resolve, save_config
-from hrlbc.evaluate.run import EvaluateConfig, evaluate, file_hash
+from hrlbc.evaluate.run import EvaluateConfig, evaluate
 from hrlbc.figures import pyplot, save_png
 from hrlbc.master.skill_env import check_skills_checkpoint
 from hrlbc.master.train import TrainMasterConfig, train_master
@@ -36,9 +36,11 @@ from hrlbc.skills.config import TrainSkillsConfig
 
 # Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
 # learned skills.
+# A preset with a `dagger` section adds a DAgger round after train_skills, and the agents use its skills.
+LEARNED_SKILLS = ("collect_skills", "train_skills", "dagger", "train_skills_dagger")
 AGENTS: dict[str, tuple[str, ...]] = {
-    "skills": ("collect_skills", "train_skills", "eval_skills"),
-    "rlbc-learned": ("collect_skills", "train_skills", "train_master", "eval_RLBC_learned"),
+    "skills": (*LEARNED_SKILLS, "eval_skills"),
+    "rlbc-learned": (*LEARNED_SKILLS, "train_master", "eval_RLBC_learned"),
     "rlbc-scripted": ("train_master_scripted", "eval_RLBC_scripted"),
     "expert": ("eval_expert",),
     "flat-bc": ("collect_full", "train_flat_bc", "eval_flat_bc"),
@@ -199,6 +201,8 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     task = envs.get_task(cfg.task).spec.name
     preset = load_preset(cfg.preset, task)
     preset_agents = preset.pop("agents", None) or list(AGENTS)
+    # The DAgger fine-tuning trains like train_skills unless the preset says otherwise (fewer epochs, ...).
+    preset["train_skills_dagger"] = {**(preset.get("train_skills") or {}), **(preset.get("train_skills_dagger") or {})}
     check_agents(preset_agents, f"configs/reproduce/{cfg.preset}.yaml")
     chosen = cfg.agents or preset_agents
     needed = {s for a in chosen for s in AGENTS[a]}
@@ -206,7 +210,9 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     out = Path(cfg.out)
     check_skills_setting(cfg.skills, task, out)
     if cfg.skills:
-        needed -= {"collect_skills", "train_skills"}
+        needed -= set(LEARNED_SKILLS)
+    if not preset.get("dagger"):
+        needed -= {"dagger", "train_skills_dagger"}
 
     parallel = {"backend": cfg.backend, "address": cfg.address} if cfg.backend != "local" else {}
 
@@ -215,8 +221,10 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
 
     data_skills, data_full = out / "data_skills", out / "data_full"
     skills_dir, flat_dir = out / "skills", out / "flat_bc"
+    data_dagger, dagger_dir = out / "data_dagger", out / "skills_dagger"
     master_dir, scripted_dir, ppo_flat_dir = out / "master", out / "master_scripted", out / "ppo_flat"
-    skills_ckpt = cfg.skills or str(skills_dir / "best.pt")
+    final_skills = dagger_dir if "dagger" in needed else skills_dir
+    skills_ckpt = cfg.skills or str(final_skills / "best.pt")
 
     # Each job's config is resolved here, before any stage runs: a bad key or value in a preset fails now,
     # not hours into a paper run. A training resumes when its run directory holds a last checkpoint.
@@ -224,10 +232,10 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
         c = cfg_for(CollectConfig, name, "collect", task=task, mode=mode, out=str(data), **parallel)
         return lambda: collect(c, progress)
 
-    def bc_job(name: str, data: Path, run_dir: Path, flat: bool) -> Callable[[], Any]:
+    def bc_job(name: str, data: Path, run_dir: Path, flat: bool, **fixed: Any) -> Callable[[], Any]:
         resume = (run_dir / "last.pt").is_file()
         settings = dict(task=task, data=str(data), out=str(run_dir), flat=flat, resume=resume, seed=cfg.seed)
-        c = cfg_for(TrainSkillsConfig, name, "train_skills", **settings)
+        c = cfg_for(TrainSkillsConfig, name, "train_skills", **settings, **fixed)
 
         def job():
             from hrlbc.skills.train import train_skills  # torch: imported when a BC stage runs, not for --help
@@ -235,6 +243,13 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
             return train_skills(c, progress)
 
         return job
+
+    def dagger_job() -> Callable[[], Any]:
+        from hrlbc.skills.dagger import DaggerConfig, dagger
+
+        settings = dict(task=task, data=str(data_skills), skills=str(skills_dir / "best.pt"), out=str(data_dagger))
+        c = cfg_for(DaggerConfig, "dagger", "dagger", **settings, **parallel)
+        return lambda: dagger(c, progress)
 
     def ppo_job(name: str, skills: str, run_dir: Path) -> Callable[[], Any]:
         resume = (run_dir / "last.zip").is_file()
@@ -262,6 +277,11 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> Path:
     jobs = {
         "collect_skills": collect_job("collect_skills", "skills", data_skills),
         "train_skills": bc_job("train_skills", data_skills, skills_dir, flat=False),
+        # DAgger: the trained skills act on new scenes, the scripted ones label; then fine-tune on both.
+        "dagger": dagger_job(),
+        "train_skills_dagger": bc_job(
+            "train_skills_dagger", data_dagger, dagger_dir, flat=False, init=str(skills_dir / "best.pt")
+        ),
         "eval_skills": eval_job("skills"),
         "train_master": ppo_job("train_master", skills_ckpt, master_dir),
         "eval_RLBC_learned": eval_job("rlbc-learned"),

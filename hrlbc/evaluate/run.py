@@ -13,7 +13,6 @@ each episode depends on its seed alone (5 of 16 flat-BC episodes in the benchmar
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import Counter
@@ -25,7 +24,7 @@ import numpy as np
 
 import envs
 from demos.collect import EVAL_SEED_START
-from demos.io import atomic_write_text, die_with_parent
+from demos.io import atomic_write_text, die_with_parent, file_hash
 from demos.parallel import check_backend, parallel_map
 from demos.progress import progress_bar
 from hrlbc.config import ConfigError, require_at_least, save_config
@@ -178,11 +177,6 @@ def _init(cfg: EvaluateConfig, pool_worker: bool = True) -> None:
 def _group(seeds: list[int]) -> list[dict[str, Any]]:
     n = len(seeds)
     return run_episodes(_worker["envs"][:n], _worker["agents"][:n], seeds)
-
-
-def file_hash(path: str) -> str | None:
-    p = Path(path)
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else None
 
 
 def evaluate(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:

@@ -91,6 +91,13 @@ class TrainSkillsConfig:
     cache_gb: float = field(default=4.0, metadata={"help": "load frames into RAM when they fit in this many GiB"})
     seed: int = field(default=0, metadata={"help": "seed (split, init, sampling, augmentation)"})
     resume: bool = field(default=False, metadata={"help": "continue from out/last.pt"})
+    init: str = field(
+        default="",
+        metadata={
+            "help": "start from this skills checkpoint's weights and action normalisation (fine-tuning, e.g. on "
+            "a DAgger store); the same model keys"
+        },
+    )
 
     def validate(self) -> None:
         require_at_least(self, ("epochs", "batch_size", "frames", "frame_stride", "eval_episodes"))

@@ -47,8 +47,10 @@ def build_targets(
     lookahead: int,
     stats_frames: np.ndarray | None = None,
     std_floor: np.ndarray | None = None,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Targets:
-    """Labels for every frame; velocity statistics from ``stats_frames`` (the training frames).
+    """Labels for every frame; velocity statistics from ``stats_frames`` (the training frames), or
+    ``stats`` (mean, std) as given (fine-tuning keeps the network's own).
 
     ``std_floor`` (vel_dim,): the smallest normalising std per velocity component. Without it, a component
     that barely varies (Breakfast's wrist corrections about x and z: std 0.006 and 0.0009 rad/s, against
@@ -72,6 +74,8 @@ def build_targets(
     mean, std = ref.mean(0), ref.std(0) + 1e-6
     if std_floor is not None:
         std = np.maximum(std, std_floor)
+    if stats is not None:
+        mean, std = (np.asarray(x, np.float32) for x in stats)
     velocity = ((vel[idx] - mean) / std).astype(np.float32)
     # Close early (the fingers take time to close; RLBC's "early closing") but open on time: an
     # anticipated opening drops the held object while it is still moving (cm short of the target).

@@ -204,6 +204,9 @@ def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
     train_frames, val_frames = frames_of(ds, train_eps), frames_of(ds, val_eps)
     # Velocity components are normalised by their spread, but never by less than 10% of their limit.
     limits = [spec.max_linear_speed] * 3 + [spec.max_angular_speed] * (vel_dim - 3)
+    init = load_checkpoint(cfg.init) if cfg.init else None
+    if init is not None and (init["task"] != spec.name or bool(init["flat"]) != cfg.flat):
+        raise ConfigError(f"init={cfg.init} holds {'flat BC' if init['flat'] else 'skills'} of {init['task']}")
     targets = build_targets(
         ds,
         vel_dim,
@@ -211,6 +214,7 @@ def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         cfg.gripper_lookahead,
         stats_frames=train_frames,
         std_floor=0.1 * np.asarray(limits, np.float32),
+        stats=None if init is None else (init["vel_mean"], init["vel_std"]),
     )
     if cfg.aux_state > 0:
         targets.aux = aux_state_targets(ds, train_frames)
@@ -281,6 +285,12 @@ def _train_skills(cfg: TrainSkillsConfig, progress: bool = True) -> Path:
         "wall_s": [],
     }
     start_epoch, best, samples_seen, wall = 0, {"success": -1.0, "val_loss": float("inf"), "epoch": -1}, 0, 0.0
+    if init is not None and not resuming:
+        if init["model"] != model_args:
+            raise ConfigError(f"init={cfg.init} is another model ({init['model']}); give the same model keys")
+        model.load_state_dict(init["state_dict"])  # the weight average: the policy it ran
+        if ema is not None:
+            ema.module.load_state_dict(init["state_dict"])
     if resuming:
         ckpt = load_checkpoint(last_path, device)
         if ckpt["model"] != model_args or ckpt["task"] != spec.name:
