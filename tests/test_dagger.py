@@ -174,3 +174,15 @@ def test_skip_leaves_skills_out_of_the_sampled_sequences(tiny_skills):
         for skip, expected in ((0.0, sampled), (0.99, kept)):
             merged = [s for i, s in enumerate(expected) if i == 0 or s != expected[i - 1]]
             assert ran[skip][j] == merged[: len(ran[skip][j])], (skip, j)  # (an episode may end early)
+
+
+def test_dagger_refuses_damaged_demonstrations_and_writes_nothing(tiny_skills, tmp_path, capsys):
+    import shutil
+
+    src = tmp_path / "damaged"
+    shutil.copytree(Path(tiny_skills["pick"]).parent.parent / "d_pick", src)
+    (src / "data/depth/c/0/0/0/0").unlink()  # the first frames' chunk: zarr alone would read zeros
+    out = tmp_path / "dagger"
+    args = ["dagger", "task=pick", f"data={src}", f"skills={tiny_skills['pick']}", f"out={out}", "episodes=1"]
+    assert_cli_errors(capsys, [(args, "data/depth")])
+    assert not out.exists() or not any(out.iterdir())
