@@ -6,7 +6,9 @@ own command code with settings from ``configs/reproduce/<preset>.yaml`` and mark
 ``<out>/stages/<stage>.json`` (with its wall-clock, summed over attempts stopped by Ctrl-C, an
 error or a kill); a re-run skips done stages and resumes an interrupted one (collection and training resume
 themselves). A preset's ``agents`` list (or ``agents=[...]`` on the command line) runs only the stages
-those agents need; the table notes the agents left out. ``skills=<checkpoint>`` runs the learned-skill agents
+those agents need; the table notes the agents left out. A preset with a ``dagger`` section adds a DAgger round
+(``dagger``, then ``train_skills_dagger`` fine-tuning from the first skills), and the learned-skill agents use
+its skills. ``skills=<checkpoint>`` runs the learned-skill agents
 over skills trained before (``hrlbc train-skills`` or an earlier reproduction) instead of collecting and
 training them here, the step that takes a CPU hours.
 """
@@ -119,7 +121,7 @@ class ReproduceConfig:
         default="",
         metadata={
             "help": "a trained skills checkpoint (.pt) for the learned-skill agents, in place of this run's "
-            "collect_skills and train_skills; '' = collect and train them"
+            "collect_skills, train_skills (and a DAgger round); '' = collect and train them"
         },
     )
 
