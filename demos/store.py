@@ -290,6 +290,10 @@ class DemoDataset:
             raise IndexError(f"frame {index} out of range: the dataset has {self.num_frames} frames")
         return self._decode({k: self.arrays[k][index] for k in (keys or tuple(self.arrays))})
 
+    def frame_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """name -> (per-frame shape, dtype) of the ``data/`` arrays: what :class:`DemoWriter` takes."""
+        return {name: (tuple(arr.shape[1:]), str(arr.dtype)) for name, arr in self.arrays.items()}
+
     def episode_of(self, index: np.ndarray | int) -> np.ndarray:
         """Episode index of global frame index(es)."""
         return np.searchsorted(self.episode_ends, index, side="right")
@@ -439,7 +443,7 @@ def salvage(src: str | Path, dst: str | Path) -> tuple[int, list[int]]:
     if tmp.exists():
         shutil.rmtree(tmp)  # a salvage killed before
     metadata = ds.metadata | {"salvaged_from": str(Path(src).resolve())}
-    shapes = {name: (tuple(arr.shape[1:]), str(arr.dtype)) for name, arr in ds.arrays.items()}
+    shapes = ds.frame_shapes()
     writer = DemoWriter(tmp, metadata, shapes, int(meta["camera"].shape[1]), int(ds.arrays["depth"].chunks[0]))
     rows = {name: np.asarray(meta[name][:n]) for name in ("seed", "success", "failure", "camera")}
     for e in range(n):

@@ -36,10 +36,10 @@ from hrlbc.master.skill_env import check_skills_checkpoint
 from hrlbc.master.train import TrainMasterConfig, train_master
 from hrlbc.skills.config import TrainSkillsConfig
 
-# Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
-# learned skills.
 # A preset with a `dagger` section adds a DAgger round after train_skills, and the agents use its skills.
 LEARNED_SKILLS = ("collect_skills", "train_skills", "dagger", "train_skills_dagger")
+# Each agent with the stages it needs, in run order, its evaluation last; the learned-skill master needs the
+# learned skills.
 AGENTS: dict[str, tuple[str, ...]] = {
     "skills": (*LEARNED_SKILLS, "eval_skills"),
     "rlbc-learned": (*LEARNED_SKILLS, "train_master", "eval_RLBC_learned"),

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import envs
-from demos.collect import VALIDATION_SEED_START, CollectConfig, fill, frame_shapes, git_commit, record_episode
+from demos.collect import VALIDATION_SEED_START, CollectConfig, fill, git_commit, record_episode
 from demos.io import die_with_parent, file_hash, output_lock
 from demos.parallel import check_backend
 from demos.store import DatasetError, DemoWriter, copy_store, open_dataset
@@ -122,35 +122,26 @@ def dagger(cfg: DaggerConfig, progress: bool = True) -> Path:
         backend=cfg.backend,
         address=cfg.address,
     )
-    run = {"skills": str(Path(cfg.skills).resolve()), "skills_sha256": file_hash(cfg.skills), "hold_max": hold,
-           "skip": cfg.skip}  # fmt: skip
+    # What must match to resume: the demonstrations it copied and the checkpoint that acts.
+    same = {"from_episodes": n_src, "seed": cfg.seed, "skills_sha256": file_hash(cfg.skills), "hold_max": hold,
+            "skip": cfg.skip}  # fmt: skip
     provenance = {
         "from": str(src.path.resolve()),
-        "from_episodes": n_src,
         "first_dagger_episode": n_src,
-        "seed": cfg.seed,
-        **run,
+        "skills": str(Path(cfg.skills).resolve()),
+        **same,
         "config": asdict(cfg),
         "git_commit": git_commit(),
     }
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     metadata = dict(src.metadata) | {"dagger": provenance, "created": created}
-    # What must match to resume: the demonstrations it copied and the checkpoint that acts.
-    metadata["compat"] = dict(src.metadata.get("compat", {})) | {
-        "dagger": {
-            "from_episodes": n_src,
-            "seed": cfg.seed,
-            **{k: run[k] for k in ("skills_sha256", "hold_max", "skip")},
-        }
-    }
-    probe = envs.make_env(spec.name, **collect_cfg.env_options())
-    shapes = frame_shapes(collect_cfg, probe)
-    probe.close()
+    metadata["compat"] = dict(src.metadata.get("compat", {})) | {"dagger": same}
     out = Path(cfg.out)
     with output_lock(out):
         if not out.exists() or not any(out.iterdir()):
             copy_store(src, out, metadata)
-        writer = DemoWriter(out, metadata, shapes, collect_cfg.cameras, collect_cfg.chunk_frames)
+        # The copy made the arrays; the shapes only matter to a writer creating a store.
+        writer = DemoWriter(out, metadata, src.frame_shapes(), collect_cfg.cameras, collect_cfg.chunk_frames)
         if writer.num_episodes < n_src:
             raise DatasetError(f"{out} holds {writer.num_episodes} episodes, fewer than the {n_src} it copied")
         writer.write_config_yaml(_yaml(cfg))
